@@ -1,0 +1,126 @@
+/* xlb map layouts: the one definition of every key and value the data plane and the control plane share.
+ *
+ * lb/bpf/layout.ts mirrors this file; test/layout.test.ts proves the two agree against the object's BTF.
+ * Byte order: addresses and ports are network order (__be*), everything else host order.
+ * Addresses are 16 bytes so IPv6 fits later; an IPv4 address sits in the first word, the rest zero.
+ */
+#ifndef XLB_LAYOUT_H
+#define XLB_LAYOUT_H
+
+#include <linux/types.h>
+
+/* Capacities. Overridable at build time; lb/bpf/layout.ts reads the built values from the object. */
+#ifndef XLB_MAX_SERVICES
+#define XLB_MAX_SERVICES 256
+#endif
+#ifndef XLB_MAX_BACKENDS
+#define XLB_MAX_BACKENDS 4096
+#endif
+/* Entries of one backend table (rr ring or Maglev lookup table). Prime, as Maglev needs; every service owns two
+ * tables (see struct xlb_service.slot), so the table map holds XLB_MAX_SERVICES * 2 * XLB_TABLE_SIZE u32s (32 MiB). */
+#ifndef XLB_TABLE_SIZE
+#define XLB_TABLE_SIZE 16381
+#endif
+#ifndef XLB_MAX_FLOWS
+#define XLB_MAX_FLOWS 1048576
+#endif
+#ifndef XLB_MAX_EGRESS
+#define XLB_MAX_EGRESS 64
+#endif
+
+union xlb_addr {
+	__be32 v4;
+	__be32 v6[4];
+};
+
+/* xlb_services: which (VIP, protocol, port) is a service. ICMP services use port 0. */
+struct xlb_service_key {
+	union xlb_addr vip;
+	__be16 port;
+	__u8 proto; /* IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP */
+	__u8 pad;
+};
+
+/* struct xlb_service.flags */
+#define XLB_SVC_MAGLEV (1u << 0) /* new flows by Maglev hash; else weighted round robin */
+#define XLB_SVC_DSR (1u << 1)    /* rewrite the destination MAC only; else NAT */
+
+struct xlb_service {
+	__u32 id;        /* index into xlb_service_stats, xlb_rr_cursor and the table map */
+	__u16 flags;     /* XLB_SVC_* */
+	/* Which of the service's two tables is live. The control plane fills the other one, then switches by
+	 * rewriting this whole value in one map update, so no packet ever reads a half-written table. */
+	__u16 slot;
+	__u32 table_len; /* live entries in the table; 0: no usable backend */
+};
+
+/* xlb_tables[(id * 2 + slot) * XLB_TABLE_SIZE + i] = backend index; see struct xlb_service. */
+
+/* struct xlb_backend.flags */
+#define XLB_BE_ALIVE (1u << 0) /* may carry traffic: existing flows stay; without it, its flows are rescheduled */
+
+/* xlb_backends[backend index]: one backend of one service. */
+struct xlb_backend {
+	union xlb_addr addr;
+	__be16 port;    /* 0: keep the client's destination port */
+	__u16 flags;    /* XLB_BE_* */
+	/* Bumped whenever the index is given to another backend, so flows pinned to the old one are rescheduled. */
+	__u32 gen;
+	__u32 ifindex;  /* egress interface; the receiving one means XDP_TX, another a redirect through xlb_egress */
+	__u8 mac[6];    /* next hop's MAC */
+	__u8 src_mac[6]; /* egress interface's MAC */
+};
+
+/* xlb_flows: the LRU flow table, keyed by the client's 5-tuple as it arrives. */
+struct xlb_flow_key {
+	union xlb_addr src;
+	union xlb_addr dst;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct xlb_flow {
+	__u32 backend; /* backend index */
+	__u32 gen;     /* struct xlb_backend.gen when the flow was pinned */
+};
+
+/* xlb_reverse: NAT replies. Keyed by the backend's side of a service, answers with the VIP side. */
+struct xlb_reverse_key {
+	union xlb_addr addr; /* backend address */
+	__be16 port;         /* backend port */
+	__u8 proto;
+	__u8 pad;
+};
+
+struct xlb_reverse {
+	union xlb_addr vip;
+	__be16 port;   /* service port */
+	__u16 pad;
+	__u32 service; /* service id, for counters */
+};
+
+/* Per-CPU counters. Each CPU owns its copy, so plain increments are safe; readers sum over CPUs. */
+struct xlb_counters {
+	__u64 packets;
+	__u64 bytes;
+	__u64 flows_new;
+};
+
+/* xlb_outcomes[outcome]: what happened to every packet the program saw. Names in lb/bpf/layout.ts. */
+enum xlb_outcome {
+	XLB_PASS_NOT_VIP = 0,   /* not for a service: handed to the kernel untouched */
+	XLB_TX,                 /* forwarded out of the receiving interface */
+	XLB_REDIRECT,           /* forwarded through xlb_egress */
+	XLB_PASS_REVERSE,       /* NAT reply translated, no cached route: handed to the kernel to forward */
+	XLB_DROP_MALFORMED,     /* IPv4 or L4 header truncated or inconsistent */
+	XLB_DROP_BAD_CHECKSUM,  /* IPv4 header checksum wrong, on VIP traffic */
+	XLB_DROP_FRAGMENT,      /* IPv4 fragment to a VIP: no ports to pick a backend by */
+	XLB_DROP_IP_OPTIONS,    /* IPv4 options on VIP traffic */
+	XLB_DROP_NO_BACKEND,    /* service has no usable backend */
+	XLB_DROP_NO_EGRESS,     /* backend's interface missing from xlb_egress */
+	XLB_OUTCOME_MAX,
+};
+
+#endif
