@@ -96,9 +96,8 @@ struct xlb_reverse_key {
 
 struct xlb_reverse {
 	union xlb_addr vip;
-	__be16 port;   /* service port */
+	__be16 port; /* service port */
 	__u16 pad;
-	__u32 service; /* service id, for counters */
 };
 
 /* Per-CPU counters. Each CPU owns its copy, so plain increments are safe; readers sum over CPUs. */

@@ -1,0 +1,96 @@
+/* xlb's maps: definitions only. Layouts are in xlb_layout.h; the control plane fills every map but the counters. */
+#ifndef XLB_MAPS_H
+#define XLB_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "xlb_layout.h"
+
+/* (VIP, protocol, port) -> service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__type(key, struct xlb_service_key);
+	__type(value, struct xlb_service);
+} xlb_services SEC(".maps");
+
+/* Every VIP address, so traffic that cannot be matched to a port (fragments, options) is still known as ours. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__type(key, union xlb_addr);
+	__type(value, __u32);
+} xlb_vips SEC(".maps");
+
+/* Backend tables, two per service; see struct xlb_service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_SERVICES * 2 * XLB_TABLE_SIZE);
+	__type(key, __u32);
+	__type(value, __u32);
+} xlb_tables SEC(".maps");
+
+/* Backend index -> backend. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_backend);
+} xlb_backends SEC(".maps");
+
+/* Service id -> round-robin position. Shared by all CPUs (atomic add) so the rotation is one sequence. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xlb_rr_cursor SEC(".maps");
+
+/* Client 5-tuple -> backend: keeps a TCP/UDP flow on its backend while the pool changes. One table for all CPUs,
+ * so a flow stays put whichever queue its packets arrive on. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLB_MAX_FLOWS);
+	__type(key, struct xlb_flow_key);
+	__type(value, struct xlb_flow);
+} xlb_flows SEC(".maps");
+
+/* NAT backend (address, port, protocol) -> VIP side, to translate replies back. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, struct xlb_reverse_key);
+	__type(value, struct xlb_reverse);
+} xlb_reverse SEC(".maps");
+
+/* ifindex -> interface, for redirects out of an interface other than the receiving one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, XLB_MAX_EGRESS);
+	__type(key, __u32);
+	__type(value, struct bpf_devmap_val);
+} xlb_egress SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct xlb_counters);
+} xlb_service_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_counters);
+} xlb_backend_stats SEC(".maps");
+
+/* enum xlb_outcome -> packets and bytes; flows_new stays 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_OUTCOME_MAX);
+	__type(key, __u32);
+	__type(value, struct xlb_counters);
+} xlb_outcomes SEC(".maps");
+
+#endif

@@ -1,0 +1,365 @@
+/* xlb: the XDP load balancer. Parse, find the service, pick a backend, rewrite, forward; count every outcome.
+ *
+ * Outcomes (enum xlb_outcome) are the contract with operators; README.md "Data plane outcomes" documents them.
+ * The one rule that never bends: a frame is forwarded (XDP_TX / redirect) only after its headers were checked.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "xlb_layout.h"
+#include "maps.h"
+#include "csum.h"
+#include "hash.h"
+
+#define AF_INET 2
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+#define ICMP_ECHO 8
+
+/* <linux/icmp.h> drags in libc headers that do not build for the BPF target. */
+struct icmphdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be16 id;
+	__be16 sequence;
+};
+
+/* Returned by the helpers below when the packet goes on to the next step rather than to a verdict. */
+#define XLB_CONTINUE -1
+
+struct packet {
+	struct ethhdr *eth;
+	struct iphdr *iph;
+	__be16 *ports;     /* TCP/UDP source and destination port; NULL for ICMP */
+	__sum16 *l4_csum;  /* TCP/UDP checksum; NULL for ICMP */
+	__u32 len;         /* frame length, for byte counters */
+};
+
+static __always_inline int is_vip(__be32 addr)
+{
+	union xlb_addr key = {};
+
+	key.v4 = addr;
+
+	return bpf_map_lookup_elem(&xlb_vips, &key) != NULL;
+}
+
+static __always_inline void count(void *map, __u32 index, __u32 len, __u32 flows_new)
+{
+	struct xlb_counters *c = bpf_map_lookup_elem(map, &index);
+
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+		c->flows_new += flows_new;
+	}
+}
+
+/* The backend table entry for the service's nth pick. */
+static __always_inline __u32 *table_entry(const struct xlb_service *svc, __u32 n)
+{
+	__u32 index = ((svc->id << 1) | (svc->slot & 1)) * XLB_TABLE_SIZE + n % svc->table_len;
+
+	return bpf_map_lookup_elem(&xlb_tables, &index);
+}
+
+static __always_inline __u32 *next_in_ring(const struct xlb_service *svc)
+{
+	__u32 id = svc->id;
+	__u32 *cursor = bpf_map_lookup_elem(&xlb_rr_cursor, &id);
+
+	if (!cursor)
+		return NULL;
+	return table_entry(svc, __sync_fetch_and_add(cursor, 1));
+}
+
+/* A TCP/UDP flow's backend: the one it is pinned to while that one is alive, else a new pick, remembered. */
+static __always_inline struct xlb_backend *flow_backend(const struct xlb_service *svc, const struct packet *p,
+							 __u32 *index, __u32 *flows_new)
+{
+	/* Zeroed whole, then filled: a designated initializer would leave the rest of each address union undefined,
+	 * and hash keys are compared byte by byte. */
+	struct xlb_flow_key key = {};
+	struct xlb_flow *flow;
+	struct xlb_backend *be;
+	__u32 *entry;
+
+	key.src.v4 = p->iph->saddr;
+	key.dst.v4 = p->iph->daddr;
+	key.sport = p->ports[0];
+	key.dport = p->ports[1];
+	key.proto = p->iph->protocol;
+	flow = bpf_map_lookup_elem(&xlb_flows, &key);
+
+	if (flow) {
+		*index = flow->backend;
+		be = bpf_map_lookup_elem(&xlb_backends, index);
+		if (be && be->gen == flow->gen && (be->flags & XLB_BE_ALIVE))
+			return be;
+	}
+
+	if (svc->flags & XLB_SVC_MAGLEV)
+		entry = table_entry(svc, hash_3words(key.src.v4, key.dst.v4,
+						     ((__u32)key.sport << 16 | key.dport) ^ key.proto));
+	else
+		entry = next_in_ring(svc);
+	if (!entry)
+		return NULL;
+	*index = *entry;
+	be = bpf_map_lookup_elem(&xlb_backends, index);
+	if (!be)
+		return NULL;
+
+	struct xlb_flow pinned = { .backend = *index, .gen = be->gen };
+
+	bpf_map_update_elem(&xlb_flows, &key, &pinned, BPF_ANY);
+	*flows_new = 1;
+	return be;
+}
+
+static __always_inline void nat_to_backend(struct packet *p, const struct xlb_backend *be)
+{
+	struct iphdr *iph = p->iph;
+	__be32 old = iph->daddr;
+
+	iph->daddr = be->addr.v4;
+	csum_replace4(&iph->check, old, be->addr.v4);
+	if (!p->ports)
+		return;
+	if (iph->protocol == IPPROTO_UDP) {
+		udp_csum_replace4(p->l4_csum, old, be->addr.v4);
+		if (be->port && be->port != p->ports[1]) {
+			udp_csum_replace2(p->l4_csum, p->ports[1], be->port);
+			p->ports[1] = be->port;
+		}
+	} else {
+		csum_replace4(p->l4_csum, old, be->addr.v4);
+		if (be->port && be->port != p->ports[1]) {
+			csum_replace2(p->l4_csum, p->ports[1], be->port);
+			p->ports[1] = be->port;
+		}
+	}
+}
+
+/* Client -> VIP: returns the verdict and sets *outcome. */
+static __always_inline int to_backend(struct xdp_md *ctx, struct packet *p, const struct xlb_service *svc,
+				      __u32 *outcome)
+{
+	struct xlb_backend *be;
+	__u32 index = 0, flows_new = 0;
+	__u32 *entry;
+
+	if (!ipv4_header_intact(p->iph)) {
+		*outcome = XLB_DROP_BAD_CHECKSUM;
+		return XDP_DROP;
+	}
+	if (!svc->table_len) {
+		*outcome = XLB_DROP_NO_BACKEND;
+		return XDP_DROP;
+	}
+
+	if (p->ports) {
+		be = flow_backend(svc, p, &index, &flows_new);
+	} else {
+		be = NULL;
+		entry = next_in_ring(svc);
+		if (entry) {
+			index = *entry;
+			be = bpf_map_lookup_elem(&xlb_backends, &index);
+		}
+	}
+	if (!be) {
+		*outcome = XLB_DROP_NO_BACKEND;
+		return XDP_DROP;
+	}
+
+	if (!(svc->flags & XLB_SVC_DSR))
+		nat_to_backend(p, be);
+	__builtin_memcpy(p->eth->h_dest, be->mac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, be->src_mac, ETH_ALEN);
+
+	count(&xlb_service_stats, svc->id, p->len, flows_new);
+	count(&xlb_backend_stats, index, p->len, flows_new);
+
+	if (!be->ifindex || be->ifindex == ctx->ingress_ifindex) {
+		*outcome = XLB_TX;
+		return XDP_TX;
+	}
+	if (bpf_redirect_map(&xlb_egress, be->ifindex, XDP_DROP) == XDP_REDIRECT) {
+		*outcome = XLB_REDIRECT;
+		return XDP_REDIRECT;
+	}
+	*outcome = XLB_DROP_NO_EGRESS;
+	return XDP_DROP;
+}
+
+/* Backend -> client reply of a NAT service: translate the source back to the VIP side, then forward it like a router
+ * would (TTL decremented) when the kernel knows the next hop, else hand it to the kernel to resolve and forward. */
+static __always_inline int to_client(struct xdp_md *ctx, struct packet *p, const struct xlb_reverse *rev,
+				     __u32 *outcome)
+{
+	struct iphdr *iph = p->iph;
+	__be32 old = iph->saddr;
+	struct bpf_fib_lookup fib = {};
+
+	if (!ipv4_header_intact(iph)) {
+		*outcome = XLB_DROP_BAD_CHECKSUM;
+		return XDP_DROP;
+	}
+
+	iph->saddr = rev->vip.v4;
+	csum_replace4(&iph->check, old, rev->vip.v4);
+	if (iph->protocol == IPPROTO_UDP) {
+		udp_csum_replace4(p->l4_csum, old, rev->vip.v4);
+		udp_csum_replace2(p->l4_csum, p->ports[0], rev->port);
+	} else {
+		csum_replace4(p->l4_csum, old, rev->vip.v4);
+		csum_replace2(p->l4_csum, p->ports[0], rev->port);
+	}
+	p->ports[0] = rev->port;
+
+	*outcome = XLB_PASS_REVERSE;
+	if (iph->ttl <= 1)
+		return XDP_PASS; /* the kernel answers with ICMP time exceeded */
+
+	fib.family = AF_INET;
+	fib.tos = iph->tos;
+	fib.l4_protocol = iph->protocol;
+	fib.sport = p->ports[0];
+	fib.dport = p->ports[1];
+	fib.tot_len = bpf_ntohs(iph->tot_len);
+	fib.ipv4_src = iph->saddr;
+	fib.ipv4_dst = iph->daddr;
+	fib.ifindex = ctx->ingress_ifindex;
+	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+		return XDP_PASS;
+
+	/* TTL and protocol share a 16-bit word of the checksum. */
+	csum_replace2(&iph->check, bpf_htons(iph->ttl << 8), bpf_htons((iph->ttl - 1) << 8));
+	iph->ttl--;
+	__builtin_memcpy(p->eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, fib.smac, ETH_ALEN);
+	if (fib.ifindex == ctx->ingress_ifindex) {
+		*outcome = XLB_TX;
+		return XDP_TX;
+	}
+	if (bpf_redirect_map(&xlb_egress, fib.ifindex, XDP_PASS) == XDP_REDIRECT) {
+		*outcome = XLB_REDIRECT;
+		return XDP_REDIRECT;
+	}
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int xlb(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct packet p = { .eth = data, .len = data_end - data };
+	__u32 outcome = XLB_PASS_NOT_VIP;
+	int action = XDP_PASS;
+	struct xlb_service_key key = {};
+	struct xlb_service *svc;
+	struct xlb_reverse_key rkey = {};
+	struct xlb_reverse *rev;
+	struct iphdr *iph;
+	__u32 ip_len, l4_len;
+	void *l4;
+
+	if ((void *)(p.eth + 1) > data_end || p.eth->h_proto != bpf_htons(ETH_P_IP))
+		goto out;
+
+	/* The kernel's ip_rcv drops what fails these checks, so dropping here loses nothing it would have kept. */
+	iph = (void *)(p.eth + 1);
+	p.iph = iph;
+	action = XDP_DROP;
+	outcome = XLB_DROP_MALFORMED;
+	if ((void *)(iph + 1) > data_end || iph->version != 4 || iph->ihl < 5)
+		goto out;
+	ip_len = bpf_ntohs(iph->tot_len);
+	if (ip_len < iph->ihl * 4 || (void *)iph + ip_len > data_end)
+		goto out;
+
+	action = XDP_PASS;
+	outcome = XLB_PASS_NOT_VIP;
+	if (iph->ihl != 5 || (iph->frag_off & bpf_htons(IP_MF | IP_OFFSET))) {
+		if (is_vip(iph->daddr)) {
+			action = XDP_DROP;
+			outcome = iph->ihl != 5 ? XLB_DROP_IP_OPTIONS : XLB_DROP_FRAGMENT;
+		}
+		goto out;
+	}
+
+	l4 = iph + 1;
+	l4_len = ip_len - sizeof(*iph);
+	key.vip.v4 = iph->daddr;
+	key.proto = iph->protocol;
+	switch (iph->protocol) {
+	case IPPROTO_ICMP: {
+		struct icmphdr *icmp = l4;
+
+		if ((void *)(icmp + 1) > data_end || l4_len < sizeof(*icmp))
+			goto l4_malformed;
+		if (icmp->type != ICMP_ECHO)
+			goto out;
+		break;
+	}
+	case IPPROTO_TCP: {
+		struct tcphdr *tcp = l4;
+
+		if ((void *)(tcp + 1) > data_end || tcp->doff < 5 || tcp->doff * 4 > l4_len)
+			goto l4_malformed;
+		p.ports = &tcp->source;
+		p.l4_csum = &tcp->check;
+		key.port = tcp->dest;
+		break;
+	}
+	case IPPROTO_UDP: {
+		struct udphdr *udp = l4;
+
+		if ((void *)(udp + 1) > data_end || l4_len < sizeof(*udp) || bpf_ntohs(udp->len) < sizeof(*udp) ||
+		    bpf_ntohs(udp->len) > l4_len)
+			goto l4_malformed;
+		p.ports = &udp->source;
+		p.l4_csum = &udp->check;
+		key.port = udp->dest;
+		break;
+	}
+	default:
+		goto out;
+	}
+
+	svc = bpf_map_lookup_elem(&xlb_services, &key);
+	if (svc) {
+		action = to_backend(ctx, &p, svc, &outcome);
+		goto out;
+	}
+	if (!p.ports)
+		goto out;
+	rkey.addr.v4 = iph->saddr;
+	rkey.port = p.ports[0];
+	rkey.proto = iph->protocol;
+	rev = bpf_map_lookup_elem(&xlb_reverse, &rkey);
+	if (rev)
+		action = to_client(ctx, &p, rev, &outcome);
+	goto out;
+
+l4_malformed:
+	/* Only VIP traffic is ours to judge; the kernel checks the rest as it always does. */
+	if (is_vip(iph->daddr)) {
+		action = XDP_DROP;
+		outcome = XLB_DROP_MALFORMED;
+	}
+out:
+	count(&xlb_outcomes, outcome, p.len, 0);
+	return action;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,177 @@
+// Pool + health + next hops -> the exact contents of the data plane's maps. Pure and deterministic: the same inputs
+// give byte-identical tables on every node.
+import {
+  BE_ALIVE, PROTO, SVC_DSR, SVC_MAGLEV,
+  type Backend, type Reverse, type ReverseKey, type Service, type ServiceKey,
+} from '../bpf/layout.js';
+import { backendId, backendPort, serviceId, type BackendSpec, type Pool, type ServiceSpec } from '../pool.js';
+import { maglevTable } from './maglev.js';
+import { weightedRing } from './ring.js';
+
+/** How a backend is reached: resolved by the control plane, or from the config. */
+export interface NextHop {
+  ifindex: number;
+  mac: string;
+  srcMac: string;
+}
+
+export interface Capacity {
+  services: number;
+  backends: number;
+  tableSize: number;
+}
+
+/** Which ids and backend indexes are taken, carried from one plan to the next so flows keep their backend. */
+export interface Allocation {
+  services: ReadonlyMap<string, number>;
+  backends: ReadonlyMap<string, number>;
+  /** Last generation handed out at each backend index. */
+  gens: ReadonlyMap<number, number>;
+}
+
+export const EMPTY_ALLOCATION: Allocation = { services: new Map(), backends: new Map(), gens: new Map() };
+
+export interface PlanInput {
+  pool: Pool;
+  capacity: Capacity;
+  previous: Allocation;
+  /** Health: false takes the backend out, flows and all. */
+  isUp(service: ServiceSpec, backend: BackendSpec): boolean;
+  /** undefined: not reachable yet, so not usable. */
+  nextHop(service: ServiceSpec, backend: BackendSpec): NextHop | undefined;
+}
+
+export interface PlannedService {
+  name: string;
+  key: ServiceKey;
+  id: number;
+  flags: number;
+  /** Backend indexes, the rr ring or the Maglev table; empty when no backend is usable. */
+  table: number[];
+}
+
+export interface PlannedBackend {
+  index: number;
+  id: string;
+  value: Backend;
+}
+
+export interface Plan {
+  services: PlannedService[];
+  backends: PlannedBackend[];
+  reverse: { key: ReverseKey; value: Reverse }[];
+  vips: string[];
+  allocation: Allocation;
+}
+
+export class PlanError extends Error {
+  readonly code = 'XLB_PLAN';
+}
+
+const NO_HOP: NextHop = { ifindex: 0, mac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+
+/**
+ * Keeps the ids in `previous` that are still wanted; gives the rest free ones, lowest first. An id freed by this plan
+ * is not handed out again until the next one: the old user's entries are still live until the plan is written.
+ */
+function allocate(wanted: string[], previous: ReadonlyMap<string, number>, limit: number, what: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const taken = new Set(previous.values());
+  for (const id of wanted) {
+    const was = previous.get(id);
+    if (was !== undefined) out.set(id, was);
+  }
+  let next = 0;
+  for (const id of wanted) {
+    if (out.has(id)) continue;
+    while (taken.has(next)) next++;
+    if (next >= limit) throw new PlanError(`too many ${what}: the data plane holds ${limit}, counting those just removed`);
+    out.set(id, next);
+    taken.add(next);
+  }
+  return out;
+}
+
+export function plan(input: PlanInput): Plan {
+  const { pool, capacity, previous } = input;
+  const services = [...pool.services].sort((a, b) => compare(serviceId(a), serviceId(b)));
+
+  const serviceIds = allocate(services.map(serviceId), previous.services, capacity.services, 'services');
+  const backendIds = allocate(
+    services.flatMap((s) => s.backends.map((b) => backendId(s, b))), previous.backends, capacity.backends, 'backends');
+
+  const gens = new Map(previous.gens);
+  const backends: PlannedBackend[] = [];
+  const planned: PlannedService[] = [];
+  const reverse = new Map<string, { key: ReverseKey; value: Reverse; service: string }>();
+
+  for (const s of services) {
+    const sid = serviceIds.get(serviceId(s))!;
+    const usable: { index: number; key: string; weight: number }[] = [];
+    for (const b of s.backends) {
+      const id = backendId(s, b);
+      const index = backendIds.get(id)!;
+      if (previous.backends.get(id) !== index) gens.set(index, (gens.get(index) ?? 0) + 1);
+      const hop = input.nextHop(s, b);
+      const alive = hop !== undefined && input.isUp(s, b);
+      const port = backendPort(s, b);
+      backends.push({
+        index,
+        id,
+        value: {
+          addr: b.address,
+          port: s.forwarding === 'dsr' ? 0 : port,
+          flags: alive ? BE_ALIVE : 0,
+          gen: gens.get(index)!,
+          ...(hop ?? NO_HOP),
+        },
+      });
+      if (alive && !b.drained && b.weight > 0) usable.push({ index, key: `${b.address}:${port}`, weight: b.weight });
+      if (s.forwarding === 'nat' && s.protocol !== 'icmp') {
+        const key = { addr: b.address, port, proto: PROTO[s.protocol] };
+        const k = `${s.protocol}/${b.address}:${port}`;
+        const other = reverse.get(k);
+        if (other && other.service !== s.name) {
+          throw new PlanError(
+            `backend ${b.address}:${port}/${s.protocol} is in nat services "${other.service}" and "${s.name}": ` +
+            'its replies could not be told apart; give it one service, or another port');
+        }
+        reverse.set(k, { key, value: { vip: s.vip, port: s.port! }, service: s.name });
+      }
+    }
+    planned.push({
+      name: s.name,
+      key: { vip: s.vip, port: s.protocol === 'icmp' ? 0 : s.port!, proto: PROTO[s.protocol] },
+      id: sid,
+      flags: (s.scheduler === 'maglev' ? SVC_MAGLEV : 0) | (s.forwarding === 'dsr' ? SVC_DSR : 0),
+      table: schedule(s, usable, capacity.tableSize),
+    });
+  }
+
+  return {
+    services: planned,
+    backends: backends.sort((a, b) => a.index - b.index),
+    reverse: [...reverse.values()].map(({ key, value }) => ({ key, value })),
+    vips: [...new Set(services.map((s) => s.vip))].sort(compare),
+    allocation: { services: serviceIds, backends: backendIds, gens },
+  };
+}
+
+function schedule(s: ServiceSpec, usable: { index: number; key: string; weight: number }[], tableSize: number): number[] {
+  if (usable.length === 0) return [];
+  // Maglev orders by key, not by pool order, so two nodes agree however their pools are listed.
+  const picks = s.scheduler === 'maglev'
+    ? maglevTable(usable, tableSize)
+    : weightedRing(usable.map((u) => u.weight), tableSize);
+  return picks.map((i) => usable[i].index);
+}
+
+/** Code-point order: the same on every node, unlike localeCompare. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The service value the data plane reads, for a planned service whose table sits in `slot`. */
+export function serviceValue(s: PlannedService, slot: number): Service {
+  return { id: s.id, flags: s.flags, slot, tableLen: s.table.length };
+}

@@ -1,0 +1,46 @@
+// The pool: the operator's intent, one typed model whatever its source (YAML file, Redis, lbctl).
+import type { Protocol } from './bpf/layout.js';
+
+export type Scheduler = 'rr' | 'maglev';
+export type Forwarding = 'nat' | 'dsr';
+
+export interface BackendSpec {
+  address: string;
+  /** Where the backend listens; omitted: the service port (TCP/UDP) or none (ICMP). */
+  port?: number;
+  weight: number;
+  /** Next-hop MAC when the operator gives it; otherwise resolved from the neighbour table. */
+  mac?: string;
+  /** Keeps its flows, gets no new ones. */
+  drained: boolean;
+}
+
+export interface ServiceSpec {
+  name: string;
+  vip: string;
+  protocol: Protocol;
+  /** TCP/UDP only. */
+  port?: number;
+  scheduler: Scheduler;
+  forwarding: Forwarding;
+  backends: BackendSpec[];
+}
+
+export interface Pool {
+  services: ServiceSpec[];
+}
+
+/** A service's identity in the data plane: what its map key holds. */
+export function serviceId(s: Pick<ServiceSpec, 'vip' | 'protocol' | 'port'>): string {
+  return s.protocol === 'icmp' ? `icmp/${s.vip}` : `${s.protocol}/${s.vip}:${s.port}`;
+}
+
+/** The port a backend of `service` receives on. */
+export function backendPort(service: ServiceSpec, backend: BackendSpec): number {
+  return service.protocol === 'icmp' ? 0 : backend.port ?? service.port ?? 0;
+}
+
+export function backendId(service: ServiceSpec, backend: BackendSpec): string {
+  const port = backendPort(service, backend);
+  return `${serviceId(service)}>${port ? `${backend.address}:${port}` : backend.address}`;
+}

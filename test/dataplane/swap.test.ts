@@ -1,0 +1,60 @@
+// A pool change is never visible half-written: probed between the syncer's map writes, each service sends either
+// all to the old backend set or all to the new one.
+import test from 'ava';
+import { clientFrame } from '../fixtures/cases.js';
+import { parseFrame, TCP_FLAGS } from '../support/frames.js';
+import { Harness, service } from '../support/harness.js';
+import { isolateNetwork } from '../support/isolate.js';
+import type { Pool, Scheduler } from '../../lb/pool.js';
+
+isolateNetwork();
+
+const OLD = ['198.18.1.11', '198.18.1.12', '198.18.1.13'];
+const NEW = ['198.18.1.21', '198.18.1.22', '198.18.1.23', '198.18.1.24'];
+
+const pool = (backends: string[], scheduler: Scheduler): Pool => ({
+  services: [
+    service({ name: 'ping', protocol: 'icmp', scheduler }, backends),
+    service({ name: 'web', protocol: 'tcp', port: 80, scheduler }, backends),
+  ],
+});
+
+for (const scheduler of ['rr', 'maglev'] as const) {
+  test(`${scheduler}: after every write of a pool swap, each service sends to one whole set`, (t) => {
+    const h = new Harness(pool(OLD, scheduler));
+    t.teardown(() => h.close());
+    let sport = 1024;
+    // Per service: the two services switch one after the other, each must switch at once.
+    const phases: Record<string, string[]> = { ping: [], web: [] };
+    const probe = () => {
+      const seen: Record<string, Set<string>> = { ping: new Set(), web: new Set() };
+      for (let i = 0; i < 24; i++) {
+        const n = sport++;
+        const flows: [string, Buffer][] = [
+          ['ping', clientFrame({ proto: 'icmp', icmpSeq: i })],
+          ['web', clientFrame({ proto: 'tcp', src: `198.18.2.${n >> 16}`, sport: n & 0xffff, dport: 80, tcpFlags: TCP_FLAGS.SYN })],
+        ];
+        for (const [name, frame] of flows) {
+          const r = h.run(frame);
+          seen[name].add(r.verdict === 'TX' ? parseFrame(r.out).dst : r.verdict);
+        }
+      }
+      for (const name of ['ping', 'web']) {
+        const all = [...seen[name]];
+        const phase = all.every((d) => OLD.includes(d)) ? 'old' : all.every((d) => NEW.includes(d)) ? 'new' : 'mixed';
+        if (phase === 'mixed') t.fail(`${name}: mixed destinations after a write: ${all.join(' ')}`);
+        phases[name].push(phase);
+      }
+    };
+    // Every write but the bulk of table entries is probed; of those, every 257th, enough to see a table half full.
+    let tableWrites = 0;
+    h.applyWatched(pool(NEW, scheduler), (role) => {
+      if (role !== 'tables' || ++tableWrites % 257 === 0) probe();
+    });
+    for (const name of ['ping', 'web']) {
+      t.true(phases[name].length > 10, `probed after ${phases[name].length} writes`);
+      t.is(phases[name][0], 'old', name);
+      t.is(phases[name].at(-1), 'new', name);
+    }
+  });
+}

@@ -1,0 +1,103 @@
+// A loaded data plane driven through BPF_PROG_TEST_RUN: apply a pool, send a frame, get the verdict and bytes back.
+import { XDP_ACTION } from '../../lb/bpf/libbpf.js';
+import { DataPlane } from '../../lb/dataplane/dataplane.js';
+import { Syncer, type SyncMaps } from '../../lb/dataplane/syncer.js';
+import { EMPTY_ALLOCATION, plan, type Allocation, type NextHop, type Plan } from '../../lb/plan/planner.js';
+import type { BackendSpec, Pool, ServiceSpec } from '../../lb/pool.js';
+
+export const LB_MAC = '02:1b:00:00:00:01';
+export const CLIENT_MAC = '02:c1:00:00:00:01';
+
+/** Each backend's MAC, derived from its address so expected frames can name it. */
+export function backendMac(address: string): string {
+  return ['02', 'be', ...address.split('.').map((n) => Number(n).toString(16).padStart(2, '0'))].join(':');
+}
+
+export const VERDICT: Record<number, string> = Object.fromEntries(Object.entries(XDP_ACTION).map(([k, v]) => [v, k]));
+
+export interface RunResult {
+  verdict: string;
+  out: Buffer;
+}
+
+export interface ApplyOptions {
+  /** Backends health-checked down, as "service>address". */
+  down?: ReadonlySet<string>;
+}
+
+export class Harness {
+  readonly dp: DataPlane;
+  private readonly syncer: Syncer;
+  private allocation: Allocation = EMPTY_ALLOCATION;
+  private afterWrite?: (role: string) => void;
+
+  constructor(pool?: Pool, options: { maxFlows?: number } = {}) {
+    this.dp = DataPlane.load({ maxFlows: options.maxFlows ?? 65536 });
+    const watched = Object.fromEntries(Object.entries(this.dp.syncMaps()).map(([role, map]) => [role, {
+      update: (key: Buffer, value: Buffer) => { map.update(key, value); this.afterWrite?.(role); },
+      delete: (key: Buffer) => { const found = map.delete(key); this.afterWrite?.(role); return found; },
+    }])) as unknown as SyncMaps;
+    this.syncer = new Syncer(watched, this.dp.capacity.tableSize);
+    if (pool) this.apply(pool);
+  }
+
+  plan(pool: Pool, options: ApplyOptions = {}): Plan {
+    return plan({
+      pool,
+      capacity: this.dp.capacity,
+      previous: this.allocation,
+      isUp: (s, b) => !options.down?.has(`${s.name}>${b.address}`),
+      nextHop: testNextHop,
+    });
+  }
+
+  apply(pool: Pool, options: ApplyOptions = {}): Plan {
+    const p = this.plan(pool, options);
+    this.syncer.apply(p);
+    this.allocation = p.allocation;
+    return p;
+  }
+
+  /** Applies `pool` with `afterWrite` called after every single map write or delete the syncer makes. */
+  applyWatched(pool: Pool, afterWrite: (role: string) => void): Plan {
+    this.afterWrite = afterWrite;
+    try {
+      return this.apply(pool);
+    } finally {
+      this.afterWrite = undefined;
+    }
+  }
+
+  /** Runs `frame` as if received on interface `ingress` (default: the loopback BPF_PROG_TEST_RUN picks). */
+  run(frame: Buffer, ingress?: number): RunResult {
+    const r = this.dp.program.testRun({ data: frame, ctxIn: ingress === undefined ? undefined : xdpContext(frame, ingress) });
+    return { verdict: VERDICT[r.retval] ?? `retval ${r.retval}`, out: r.data };
+  }
+
+  close(): void {
+    this.dp.close();
+  }
+}
+
+/** struct xdp_md for BPF_PROG_TEST_RUN: the kernel wants data_end to be the frame's length. */
+export function xdpContext(frame: Buffer, ingress: number): Buffer {
+  const ctx = Buffer.alloc(24);
+  ctx.writeUInt32LE(frame.length, 4);
+  ctx.writeUInt32LE(ingress, 12);
+  return ctx;
+}
+
+export function testNextHop(_s: ServiceSpec, b: BackendSpec): NextHop {
+  return { ifindex: 0, mac: b.mac ?? backendMac(b.address), srcMac: LB_MAC };
+}
+
+export function service(spec: Partial<ServiceSpec> & Pick<ServiceSpec, 'name' | 'protocol'>,
+  backends: (string | Partial<BackendSpec>)[]): ServiceSpec {
+  return {
+    vip: '198.18.0.10',
+    scheduler: 'rr',
+    forwarding: 'nat',
+    ...spec,
+    backends: backends.map((b) => ({ weight: 1, drained: false, ...(typeof b === 'string' ? { address: b } : b) }) as BackendSpec),
+  };
+}
