@@ -106,3 +106,13 @@ test('non-IPv4 frames pass untouched: ARP, IPv6', (t) => {
     t.true(r.out.equals(f));
   }
 });
+
+test('a SYN always starts a new flow, and re-pins it; the packets after it follow the new pin', (t) => {
+  const h = new Harness(POOL);
+  t.teardown(() => h.close());
+  const syn = clientFrame({ proto: 'tcp', dport: 80, tcpFlags: TCP_FLAGS.SYN });
+  const first = parseFrame(h.run(syn).out).dst;
+  const again = parseFrame(h.run(syn).out).dst;
+  t.not(again, first, 'rr: the retransmitted SYN took the next backend');
+  t.is(parseFrame(h.run(clientFrame({ proto: 'tcp', dport: 80 })).out).dst, again);
+});
