@@ -15,6 +15,22 @@ export interface BackendSpec {
   drained: boolean;
 }
 
+export type HealthType = 'icmp' | 'tcp' | 'http' | 'none';
+
+export interface HealthCheck {
+  type: HealthType;
+  /** tcp/http: the port probed; omitted: the backend's own port. */
+  port?: number;
+  /** http only. */
+  path?: string;
+  intervalMs: number;
+  timeoutMs: number;
+  /** Consecutive successes that bring a down backend up. */
+  rise: number;
+  /** Consecutive failures that take an up backend down. */
+  fall: number;
+}
+
 export interface ServiceSpec {
   name: string;
   vip: string;
@@ -23,11 +39,16 @@ export interface ServiceSpec {
   port?: number;
   scheduler: Scheduler;
   forwarding: Forwarding;
+  /** Source CIDRs allowed to reach the service; empty: everyone. */
+  allow: string[];
+  health: HealthCheck;
   backends: BackendSpec[];
 }
 
 export interface Pool {
   services: ServiceSpec[];
+  /** Source CIDRs dropped for every VIP. */
+  deny: string[];
 }
 
 /** A service's identity in the data plane: what its map key holds. */

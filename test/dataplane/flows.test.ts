@@ -3,7 +3,7 @@
 import test from 'ava';
 import { clientFrame } from '../fixtures/cases.js';
 import { parseFrame, TCP_FLAGS } from '../support/frames.js';
-import { Harness, service } from '../support/harness.js';
+import { Harness, pool, service } from '../support/harness.js';
 import { isolateNetwork } from '../support/isolate.js';
 import type { BackendSpec, Pool } from '../../lb/pool.js';
 
@@ -11,7 +11,7 @@ isolateNetwork();
 
 const addresses = (n: number) => Array.from({ length: n }, (_, i) => `198.18.1.${11 + i}`);
 const web = (backends: (string | Partial<BackendSpec>)[], scheduler: 'rr' | 'maglev' = 'rr'): Pool =>
-  ({ services: [service({ name: 'web', protocol: 'tcp', port: 80, scheduler }, backends)] });
+  pool(service({ name: 'web', protocol: 'tcp', port: 80, scheduler }, backends));
 
 function send(h: Harness, sport: number, flags: number = TCP_FLAGS.ACK, src = '198.18.0.1'): string {
   const r = h.run(clientFrame({ proto: 'tcp', src, sport, dport: 80, tcpFlags: flags }));

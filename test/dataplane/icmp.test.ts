@@ -2,13 +2,13 @@
 import test from 'ava';
 import { clientFrame, natted, BACKENDS, VIP } from '../fixtures/cases.js';
 import { parseFrame, withFields } from '../support/frames.js';
-import { backendMac, Harness, LB_MAC, service } from '../support/harness.js';
+import { backendMac, Harness, LB_MAC, pool, service } from '../support/harness.js';
 import { isolateNetwork } from '../support/isolate.js';
 
 isolateNetwork();
 
 const ping = (backends: Parameters<typeof service>[1], extra: Partial<Parameters<typeof service>[0]> = {}) =>
-  ({ services: [service({ name: 'ping', protocol: 'icmp', ...extra }, backends)] });
+  pool(service({ name: 'ping', protocol: 'icmp', ...extra }, backends));
 
 function destinations(h: Harness, n: number): string[] {
   return Array.from({ length: n }, (_, i) => {

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { clientFrame } from '../fixtures/cases.js';
 import { parseFrame, TCP_FLAGS } from '../support/frames.js';
-import { Harness, service } from '../support/harness.js';
+import { Harness, pool, service } from '../support/harness.js';
 import { isolateNetwork } from '../support/isolate.js';
 import type { Pool, Scheduler } from '../../lb/pool.js';
 
@@ -12,16 +12,14 @@ isolateNetwork();
 const OLD = ['198.18.1.11', '198.18.1.12', '198.18.1.13'];
 const NEW = ['198.18.1.21', '198.18.1.22', '198.18.1.23', '198.18.1.24'];
 
-const pool = (backends: string[], scheduler: Scheduler): Pool => ({
-  services: [
-    service({ name: 'ping', protocol: 'icmp', scheduler }, backends),
-    service({ name: 'web', protocol: 'tcp', port: 80, scheduler }, backends),
-  ],
-});
+const twoServices = (backends: string[], scheduler: Scheduler): Pool => pool(
+  service({ name: 'ping', protocol: 'icmp', scheduler }, backends),
+  service({ name: 'web', protocol: 'tcp', port: 80, scheduler }, backends),
+);
 
 for (const scheduler of ['rr', 'maglev'] as const) {
   test(`${scheduler}: after every write of a pool swap, each service sends to one whole set`, (t) => {
-    const h = new Harness(pool(OLD, scheduler));
+    const h = new Harness(twoServices(OLD, scheduler));
     t.teardown(() => h.close());
     let sport = 1024;
     // Per service: the two services switch one after the other, each must switch at once.
@@ -48,7 +46,7 @@ for (const scheduler of ['rr', 'maglev'] as const) {
     };
     // Every write but the bulk of table entries is probed; of those, every 257th, enough to see a table half full.
     let tableWrites = 0;
-    h.applyWatched(pool(NEW, scheduler), (role) => {
+    h.applyWatched(twoServices(NEW, scheduler), (role) => {
       if (role !== 'tables' || ++tableWrites % 257 === 0) probe();
     });
     for (const name of ['ping', 'web']) {

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { clientFrame, natted, BACKENDS, POOL } from '../fixtures/cases.js';
 import { buildFrame, ipv4Checksum, parseFrame, TCP_FLAGS } from '../support/frames.js';
-import { Harness, service } from '../support/harness.js';
+import { Harness, pool, service } from '../support/harness.js';
 import { isolateNetwork } from '../support/isolate.js';
 
 isolateNetwork();
@@ -30,7 +30,7 @@ test('a UDP datagram without a checksum (0) is forwarded without one', (t) => {
 });
 
 test('a UDP checksum that the rewrite makes 0 is sent as 0xffff', (t) => {
-  const h = new Harness({ services: [service({ name: 'u', protocol: 'udp', port: 53 }, [{ address: BACKENDS[0], port: 5353 }])] });
+  const h = new Harness(pool(service({ name: 'u', protocol: 'udp', port: 53 }, [{ address: BACKENDS[0], port: 5353 }])));
   t.teardown(() => h.close());
   // Search for the source port whose rewritten datagram sums to zero.
   let hit = 0;
@@ -45,7 +45,7 @@ test('a UDP checksum that the rewrite makes 0 is sent as 0xffff', (t) => {
 });
 
 test('a backend without a port keeps the client destination port', (t) => {
-  const h = new Harness({ services: [service({ name: 'w', protocol: 'tcp', port: 443 }, [BACKENDS[1]])] });
+  const h = new Harness(pool(service({ name: 'w', protocol: 'tcp', port: 443 }, [BACKENDS[1]])));
   t.teardown(() => h.close());
   const input = clientFrame({ proto: 'tcp', dport: 443, tcpFlags: TCP_FLAGS.SYN });
   const r = h.run(input);

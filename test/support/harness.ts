@@ -91,12 +91,18 @@ export function testNextHop(_s: ServiceSpec, b: BackendSpec): NextHop {
   return { ifindex: 0, mac: b.mac ?? backendMac(b.address), srcMac: LB_MAC };
 }
 
+export function pool(...services: ServiceSpec[]): Pool {
+  return { services, deny: [] };
+}
+
 export function service(spec: Partial<ServiceSpec> & Pick<ServiceSpec, 'name' | 'protocol'>,
   backends: (string | Partial<BackendSpec>)[]): ServiceSpec {
   return {
     vip: '198.18.0.10',
     scheduler: 'rr',
     forwarding: 'nat',
+    allow: [],
+    health: { type: 'none', intervalMs: 1000, timeoutMs: 500, rise: 1, fall: 1 },
     ...spec,
     backends: backends.map((b) => ({ weight: 1, drained: false, ...(typeof b === 'string' ? { address: b } : b) }) as BackendSpec),
   };
