@@ -72,6 +72,41 @@ struct {
 } xlb_egress SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XLB_MAX_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* the kernel requires it of LPM tries */
+	__type(key, struct xlb_deny_key);
+	__type(value, __u32);
+} xlb_deny SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XLB_MAX_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xlb_allow_key);
+	__type(value, __u32);
+} xlb_allow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, XLB_EVENTS_BYTES);
+} xlb_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_event_budget);
+} xlb_event_budget SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_settings);
+} xlb_settings SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_MAX_SERVICES);
 	__type(key, __u32);

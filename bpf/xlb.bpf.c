@@ -36,11 +36,14 @@ struct icmphdr {
 
 struct packet {
 	struct ethhdr *eth;
-	struct iphdr *iph;
+	struct iphdr *iph; /* set once the IPv4 header is known to be whole */
 	__be16 *ports;     /* TCP/UDP source and destination port; NULL for ICMP */
 	__sum16 *l4_csum;  /* TCP/UDP checksum; NULL for ICMP */
 	__u8 syn;          /* a TCP SYN without ACK: opens a flow, so there is none to look up */
+	__u8 new_flow;     /* the packet opened a flow: worth an event */
 	__u32 len;         /* frame length, for byte counters */
+	__u32 service;     /* service id, for events; XLB_NONE until known */
+	__u32 backend;     /* backend index, for events; XLB_NONE until known */
 };
 
 static __always_inline int is_vip(__be32 addr)
@@ -81,9 +84,77 @@ static __always_inline __u32 *next_in_ring(const struct xlb_service *svc)
 	return table_entry(svc, __sync_fetch_and_add(cursor, 1));
 }
 
+static __always_inline int denied(__be32 saddr)
+{
+	struct xlb_deny_key key = {};
+
+	key.prefixlen = 32;
+	key.addr.v4 = saddr;
+	return bpf_map_lookup_elem(&xlb_deny, &key) != NULL;
+}
+
+static __always_inline int allowed(__u32 service, __be32 saddr)
+{
+	struct xlb_allow_key key = {};
+
+	key.prefixlen = 64;
+	key.service = service;
+	key.addr.v4 = saddr;
+	return bpf_map_lookup_elem(&xlb_allow, &key) != NULL;
+}
+
+/* An event for the control plane, if someone listens and this CPU's token bucket allows: a flood of drops costs
+ * the data plane a map lookup and a compare per packet, never a ring buffer write, and never a wakeup (the control
+ * plane polls). */
+static __always_inline void report(const struct packet *p, const struct xlb_service_key *arrived, __u32 outcome)
+{
+	__u32 zero = 0;
+	struct xlb_settings *settings = bpf_map_lookup_elem(&xlb_settings, &zero);
+	struct xlb_event_budget *budget;
+	struct xlb_event *e;
+	__u64 now, refill;
+
+	if (!settings || !settings->events)
+		return;
+	budget = bpf_map_lookup_elem(&xlb_event_budget, &zero);
+	if (!budget)
+		return;
+	now = bpf_ktime_get_ns();
+	refill = (now - budget->last_ns) / (1000000000ull / XLB_EVENTS_PER_SEC);
+	if (refill) {
+		budget->tokens = budget->tokens + refill > XLB_EVENTS_PER_SEC ? XLB_EVENTS_PER_SEC : budget->tokens + refill;
+		budget->last_ns = now;
+	}
+	if (!budget->tokens) {
+		budget->suppressed++;
+		return;
+	}
+	e = bpf_ringbuf_reserve(&xlb_events, sizeof(*e), 0);
+	if (!e) {
+		budget->suppressed++;
+		return;
+	}
+	budget->tokens--;
+	budget->sent++;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->time_ns = now;
+	e->outcome = outcome;
+	e->service = p->service;
+	e->backend = p->backend;
+	/* The destination as it arrived: NAT has rewritten the frame by now. */
+	e->dst = arrived->vip;
+	e->dport = arrived->port;
+	e->proto = arrived->proto;
+	if (p->iph)
+		e->src.v4 = p->iph->saddr;
+	if (p->ports)
+		e->sport = p->ports[0];
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
 /* A TCP/UDP flow's backend: the one it is pinned to while that one is alive, else a new pick, remembered. */
-static __always_inline struct xlb_backend *flow_backend(const struct xlb_service *svc, const struct packet *p,
-							 __u32 *index, __u32 *flows_new)
+static __always_inline struct xlb_backend *flow_backend(const struct xlb_service *svc, struct packet *p,
+							 __u32 *index)
 {
 	/* Zeroed whole, then filled: a designated initializer would leave the rest of each address union undefined,
 	 * and hash keys are compared byte by byte. */
@@ -123,7 +194,7 @@ static __always_inline struct xlb_backend *flow_backend(const struct xlb_service
 	struct xlb_flow pinned = { .backend = *index, .gen = be->gen };
 
 	bpf_map_update_elem(&xlb_flows, &key, &pinned, BPF_ANY);
-	*flows_new = 1;
+	p->new_flow = 1;
 	return be;
 }
 
@@ -156,11 +227,20 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct packet *p, cons
 				      __u32 *outcome)
 {
 	struct xlb_backend *be;
-	__u32 index = 0, flows_new = 0;
+	__u32 index = 0;
 	__u32 *entry;
 
+	p->service = svc->id;
 	if (!ipv4_header_intact(p->iph)) {
 		*outcome = XLB_DROP_BAD_CHECKSUM;
+		return XDP_DROP;
+	}
+	if ((svc->flags & XLB_SVC_DENY) && denied(p->iph->saddr)) {
+		*outcome = XLB_DROP_DENIED;
+		return XDP_DROP;
+	}
+	if ((svc->flags & XLB_SVC_ALLOW) && !allowed(svc->id, p->iph->saddr)) {
+		*outcome = XLB_DROP_NOT_ALLOWED;
 		return XDP_DROP;
 	}
 	if (!svc->table_len) {
@@ -169,7 +249,7 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct packet *p, cons
 	}
 
 	if (p->ports) {
-		be = flow_backend(svc, p, &index, &flows_new);
+		be = flow_backend(svc, p, &index);
 	} else {
 		be = NULL;
 		entry = next_in_ring(svc);
@@ -182,14 +262,15 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct packet *p, cons
 		*outcome = XLB_DROP_NO_BACKEND;
 		return XDP_DROP;
 	}
+	p->backend = index;
 
 	if (!(svc->flags & XLB_SVC_DSR))
 		nat_to_backend(p, be);
 	__builtin_memcpy(p->eth->h_dest, be->mac, ETH_ALEN);
 	__builtin_memcpy(p->eth->h_source, be->src_mac, ETH_ALEN);
 
-	count(&xlb_service_stats, svc->id, p->len, flows_new);
-	count(&xlb_backend_stats, index, p->len, flows_new);
+	count(&xlb_service_stats, svc->id, p->len, p->new_flow);
+	count(&xlb_backend_stats, index, p->len, p->new_flow);
 
 	if (!be->ifindex || be->ifindex == ctx->ingress_ifindex) {
 		*outcome = XLB_TX;
@@ -265,7 +346,7 @@ int xlb(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct packet p = { .eth = data, .len = data_end - data };
+	struct packet p = { .eth = data, .len = data_end - data, .service = XLB_NONE, .backend = XLB_NONE };
 	__u32 outcome = XLB_PASS_NOT_VIP;
 	int action = XDP_PASS;
 	struct xlb_service_key key = {};
@@ -281,7 +362,6 @@ int xlb(struct xdp_md *ctx)
 
 	/* The kernel's ip_rcv drops what fails these checks, so dropping here loses nothing it would have kept. */
 	iph = (void *)(p.eth + 1);
-	p.iph = iph;
 	action = XDP_DROP;
 	outcome = XLB_DROP_MALFORMED;
 	if ((void *)(iph + 1) > data_end || iph->version != 4 || iph->ihl < 5)
@@ -289,6 +369,9 @@ int xlb(struct xdp_md *ctx)
 	ip_len = bpf_ntohs(iph->tot_len);
 	if (ip_len < iph->ihl * 4 || (void *)iph + ip_len > data_end)
 		goto out;
+	p.iph = iph;
+	key.vip.v4 = iph->daddr;
+	key.proto = iph->protocol;
 
 	action = XDP_PASS;
 	outcome = XLB_PASS_NOT_VIP;
@@ -302,8 +385,6 @@ int xlb(struct xdp_md *ctx)
 
 	l4 = iph + 1;
 	l4_len = ip_len - sizeof(*iph);
-	key.vip.v4 = iph->daddr;
-	key.proto = iph->protocol;
 	switch (iph->protocol) {
 	case IPPROTO_ICMP: {
 		struct icmphdr *icmp = l4;
@@ -363,6 +444,8 @@ l4_malformed:
 	}
 out:
 	count(&xlb_outcomes, outcome, p.len, 0);
+	if (action == XDP_DROP || p.new_flow)
+		report(&p, &key, outcome);
 	return action;
 }
 

@@ -27,6 +27,16 @@
 #ifndef XLB_MAX_EGRESS
 #define XLB_MAX_EGRESS 64
 #endif
+#ifndef XLB_MAX_PREFIXES
+#define XLB_MAX_PREFIXES 16384 /* deny and allow entries, each */
+#endif
+/* Events each CPU may send per second, in bursts of up to as many; the rest are counted, not sent. */
+#ifndef XLB_EVENTS_PER_SEC
+#define XLB_EVENTS_PER_SEC 1000
+#endif
+#ifndef XLB_EVENTS_BYTES
+#define XLB_EVENTS_BYTES (256 * 1024)
+#endif
 
 union xlb_addr {
 	__be32 v4;
@@ -44,6 +54,8 @@ struct xlb_service_key {
 /* struct xlb_service.flags */
 #define XLB_SVC_MAGLEV (1u << 0) /* new flows by Maglev hash; else weighted round robin */
 #define XLB_SVC_DSR (1u << 1)    /* rewrite the destination MAC only; else NAT */
+#define XLB_SVC_DENY (1u << 2)   /* xlb_deny has entries: check the source against it */
+#define XLB_SVC_ALLOW (1u << 3)  /* the service has an allow-list in xlb_allow */
 
 struct xlb_service {
 	__u32 id;        /* index into xlb_service_stats, xlb_rr_cursor and the table map */
@@ -100,6 +112,49 @@ struct xlb_reverse {
 	__u16 pad;
 };
 
+/* xlb_deny: source prefixes dropped for every VIP. An IPv4 prefix counts its bits from the start of addr. */
+struct xlb_deny_key {
+	__u32 prefixlen;
+	union xlb_addr addr;
+};
+
+/* xlb_allow: per-service source allow-lists; prefixlen = 32 (the service) + the prefix's own length. */
+struct xlb_allow_key {
+	__u32 prefixlen;
+	__u32 service; /* service id */
+	union xlb_addr addr;
+};
+
+/* xlb_events: new flows and drops, as the data plane saw them. Sampled: see XLB_EVENTS_PER_SEC. */
+struct xlb_event {
+	__u64 time_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	union xlb_addr src;
+	union xlb_addr dst; /* as the packet arrived, before any rewrite */
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 outcome; /* enum xlb_outcome */
+	__u16 pad;
+	__u32 service; /* service id, or XLB_NONE */
+	__u32 backend; /* backend index, or XLB_NONE */
+};
+
+#define XLB_NONE 0xffffffffu
+
+/* xlb_event_budget: each CPU's token bucket for events. */
+struct xlb_event_budget {
+	__u64 tokens;
+	__u64 last_ns;
+	__u64 sent;
+	__u64 suppressed; /* over budget, or the ring buffer was full */
+};
+
+/* xlb_settings[0]: switches the control plane flips at run time. */
+struct xlb_settings {
+	__u32 events; /* non-zero while someone reads xlb_events */
+	__u32 pad;
+};
+
 /* Per-CPU counters. Each CPU owns its copy, so plain increments are safe; readers sum over CPUs. */
 struct xlb_counters {
 	__u64 packets;
@@ -119,6 +174,8 @@ enum xlb_outcome {
 	XLB_DROP_IP_OPTIONS,    /* IPv4 options on VIP traffic */
 	XLB_DROP_NO_BACKEND,    /* service has no usable backend */
 	XLB_DROP_NO_EGRESS,     /* backend's interface missing from xlb_egress */
+	XLB_DROP_DENIED,        /* source in the deny list */
+	XLB_DROP_NOT_ALLOWED,   /* source outside the service's allow-list */
 	XLB_OUTCOME_MAX,
 };
 

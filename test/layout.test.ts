@@ -24,7 +24,21 @@ function btfOf(object: string): BtfType[] {
   return JSON.parse(execFileSync('bpftool', ['btf', 'dump', 'file', object, 'format', 'raw', '-j'], { encoding: 'utf8' })).types;
 }
 
-const btf = btfOf(OBJECT_PATH);
+// The layouts as the compiler lays out bpf/xlb_layout.h for the BPF target: a probe object that names every struct
+// (the program uses some only through pointers, and its enumerators only as constants, so its own BTF lacks them).
+// The built object's map key and value sizes are checked against the same layouts below.
+const probeDir = mkdtempSync(join(tmpdir(), 'xlb-layout-'));
+const probeSource = [
+  '#include "xlb_layout.h"',
+  ...layout.LAYOUTS.map((l) => `${l.cName === 'xlb_addr' ? 'union' : 'struct'} ${l.cName} probe_${l.cName};`),
+  'enum xlb_outcome probe_outcome;',
+].join('\n');
+writeFileSync(join(probeDir, 'probe.c'), `${probeSource}\n`);
+execFileSync('clang', ['-g', '-target', 'bpf', '-I', fileURLToPath(new URL('../../bpf', import.meta.url)),
+  '-I', `/usr/include/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
+  '-c', join(probeDir, 'probe.c'), '-o', join(probeDir, 'probe.o')]);
+const btf = btfOf(join(probeDir, 'probe.o'));
+rmSync(probeDir, { recursive: true, force: true });
 const byId = new Map(btf.map((t) => [t.id, t]));
 
 function sizeOf(id: number): number {
@@ -61,15 +75,8 @@ for (const l of layout.LAYOUTS) {
   });
 }
 
-// The program uses the enumerators only as constants, so the enum type is not in its BTF: compile one that names it.
 test('the outcome names follow enum xlb_outcome, in order', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'xlb-layout-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'probe.c'), '#include "xlb_layout.h"\nenum xlb_outcome xlb_outcome_probe;\n');
-  const include = fileURLToPath(new URL('../../bpf', import.meta.url));
-  execFileSync('clang', ['-g', '-target', 'bpf', '-I', include, '-I', `/usr/include/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
-    '-c', join(dir, 'probe.c'), '-o', join(dir, 'probe.o')]);
-  const e = btfOf(join(dir, 'probe.o')).find((x) => x.kind === 'ENUM' && x.name === 'xlb_outcome');
+  const e = btf.find((x) => x.kind === 'ENUM' && x.name === 'xlb_outcome');
   if (!e) return t.fail('enum xlb_outcome is not in the BTF');
   const names = e.values!.filter((v) => v.name !== 'XLB_OUTCOME_MAX').sort((a, b) => a.val - b.val).map((v) => v.name);
   t.deepEqual(layout.OUTCOMES.map(layout.outcomeEnumerator), names);
@@ -90,6 +97,11 @@ test('every map has the key and value sizes of the layouts the control plane use
     [layout.MAPS.serviceStats]: [4, layout.counters.size],
     [layout.MAPS.backendStats]: [4, layout.counters.size],
     [layout.MAPS.outcomes]: [4, layout.counters.size],
+    [layout.MAPS.deny]: [layout.denyKey.size, 4],
+    [layout.MAPS.allow]: [layout.allowKey.size, 4],
+    [layout.MAPS.events]: [0, 0],
+    [layout.MAPS.eventBudget]: [4, layout.eventBudget.size],
+    [layout.MAPS.settings]: [4, layout.settings.size],
   };
   t.deepEqual(Object.keys(expect).sort(), object.maps().map((m) => m.name).filter((n) => !n.startsWith('.')).sort());
   for (const [name, [key, value]] of Object.entries(expect)) {

@@ -107,6 +107,8 @@ export type Protocol = keyof typeof PROTO;
 /** struct xlb_service.flags */
 export const SVC_MAGLEV = 1 << 0;
 export const SVC_DSR = 1 << 1;
+export const SVC_DENY = 1 << 2;
+export const SVC_ALLOW = 1 << 3;
 /** struct xlb_backend.flags */
 export const BE_ALIVE = 1 << 0;
 
@@ -120,6 +122,17 @@ export interface Flow { backend: number; gen: number }
 export interface ReverseKey { addr: string; port: number; proto: number }
 export interface Reverse { vip: string; port: number }
 export interface Counters { packets: bigint; bytes: bigint; flowsNew: bigint }
+export interface DenyKey { prefixlen: number; addr: string }
+export interface AllowKey { prefixlen: number; service: number; addr: string }
+export interface Event {
+  timeNs: bigint; src: string; dst: string; sport: number; dport: number; proto: number; outcome: number;
+  service: number; backend: number;
+}
+export interface EventBudget { tokens: bigint; lastNs: bigint; sent: bigint; suppressed: bigint }
+export interface Settings { events: number }
+
+/** struct xlb_event.service / .backend when not known. */
+export const NONE = 0xffffffff;
 
 export const serviceKey = layout<ServiceKey>('xlb_service_key', 20, packed([['vip', 'addr'], ['port', 'be16'], ['proto', 'u8']]));
 export const service = layout<Service>('xlb_service', 12,
@@ -135,13 +148,25 @@ export const reverse = layout<Reverse>('xlb_reverse', 20, packed([['vip', 'addr'
 export const counters = layout<Counters>('xlb_counters', 24,
   packed([['packets', 'u64'], ['bytes', 'u64'], ['flowsNew', 'u64']]));
 
+export const denyKey = layout<DenyKey>('xlb_deny_key', 20, packed([['prefixlen', 'u32'], ['addr', 'addr']]));
+export const allowKey = layout<AllowKey>('xlb_allow_key', 24, packed([['prefixlen', 'u32'], ['service', 'u32'], ['addr', 'addr']]));
+export const event = layout<Event>('xlb_event', 56, packed([
+  ['timeNs', 'u64'], ['src', 'addr'], ['dst', 'addr'], ['sport', 'be16'], ['dport', 'be16'], ['proto', 'u8'], ['outcome', 'u8'],
+  ['service', 'u32', 48], ['backend', 'u32'],
+]));
+export const eventBudget = layout<EventBudget>('xlb_event_budget', 32,
+  packed([['tokens', 'u64'], ['lastNs', 'u64'], ['sent', 'u64'], ['suppressed', 'u64']]));
+export const settings = layout<Settings>('xlb_settings', 8, packed([['events', 'u32']]));
+
 /** Every layout, for the test that holds them against the object's BTF. */
-export const LAYOUTS: readonly Layout<object>[] = [serviceKey, service, backend, flowKey, flow, reverseKey, reverse, counters];
+export const LAYOUTS: readonly Layout<object>[] = [
+  serviceKey, service, backend, flowKey, flow, reverseKey, reverse, counters, denyKey, allowKey, event, eventBudget, settings,
+];
 
 /** enum xlb_outcome, in order: the name is the metric's `reason` label. */
 export const OUTCOMES = [
   'pass_not_vip', 'tx', 'redirect', 'pass_reverse', 'drop_malformed', 'drop_bad_checksum', 'drop_fragment',
-  'drop_ip_options', 'drop_no_backend', 'drop_no_egress',
+  'drop_ip_options', 'drop_no_backend', 'drop_no_egress', 'drop_denied', 'drop_not_allowed',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
@@ -169,6 +194,11 @@ export const MAPS = {
   serviceStats: 'xlb_service_stats',
   backendStats: 'xlb_backend_stats',
   outcomes: 'xlb_outcomes',
+  deny: 'xlb_deny',
+  allow: 'xlb_allow',
+  events: 'xlb_events',
+  eventBudget: 'xlb_event_budget',
+  settings: 'xlb_settings',
 } as const;
 
 export const PROGRAM = 'xlb';

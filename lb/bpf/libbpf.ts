@@ -18,6 +18,8 @@ const libc = koffi.load('libc.so.6');
 koffi.opaque('bpf_object');
 koffi.opaque('bpf_map');
 koffi.opaque('bpf_program');
+koffi.opaque('ring_buffer');
+const RingBufferSample = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
 
 const TestRunOpts = koffi.struct('bpf_test_run_opts', {
   sz: 'size_t',
@@ -154,6 +156,12 @@ const c = {
     id: [number],
   ) => number,
 
+  ring_buffer__new: libbpf.func(
+    'ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx, const void *opts)',
+  ) as (fd: number, cb: unknown, ctx: null, opts: null) => Ptr | null,
+  ring_buffer__consume: libbpf.func('int ring_buffer__consume(ring_buffer *rb)') as (rb: Ptr) => number,
+  ring_buffer__free: libbpf.func('void ring_buffer__free(ring_buffer *rb)') as (rb: Ptr) => void,
+
   strerror: libc.func('const char *strerror(int errnum)') as (errnum: number) => string,
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)') as (name: string) => number,
   close: libc.func('int close(int fd)') as (fd: number) => number,
@@ -270,6 +278,60 @@ export function xdpQueryProgId(ifindex: number, flags: number): number {
   const id: [number] = [0];
   check('bpf_xdp_query_id', c.bpf_xdp_query_id(ifindex, flags, id), `ifindex ${ifindex}`);
   return id[0];
+}
+
+/** The kernel's description of a map by fd (struct bpf_map_info's leading fields): to tell whether a pin fits. */
+export interface MapInfo {
+  type: number;
+  id: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+}
+
+export function mapInfo(fd: number): MapInfo {
+  const info = Buffer.alloc(24);
+  check('bpf_obj_get_info_by_fd', c.bpf_obj_get_info_by_fd(fd, info, [info.length]), `fd ${fd}`);
+  const [type, id, keySize, valueSize, maxEntries, flags] = [0, 4, 8, 12, 16, 20].map((o) => info.readUInt32LE(o));
+  return { type, id, keySize, valueSize, maxEntries, flags };
+}
+
+/**
+ * A BPF ring buffer read by polling: consume() hands every waiting record to `onRecord`, synchronously on the calling
+ * thread (so the callback never runs on a thread that may be gone). The record's bytes are copied out.
+ */
+export class RingBuffer {
+  readonly #ptr: Ptr;
+  readonly #callback: unknown;
+  #closed = false;
+
+  constructor(map: BpfMap, onRecord: (record: Buffer) => void) {
+    this.#callback = koffi.register((_ctx: unknown, data: unknown, size: number) => {
+      onRecord(Buffer.from(koffi.decode(data, koffi.array('uint8_t', Number(size), 'Typed')) as Uint8Array));
+      return 0;
+    }, koffi.pointer(RingBufferSample));
+    const ptr = c.ring_buffer__new(map.fd, this.#callback, null, null);
+    if (ptr === null) {
+      const errno = lastErrno(EINVAL);
+      koffi.unregister(this.#callback as never);
+      throw new BpfError('ring_buffer__new', errno, { object: map.name });
+    }
+    this.#ptr = ptr;
+  }
+
+  /** Records handed over. */
+  consume(): number {
+    if (this.#closed) throw new BpfError('ring_buffer__consume', EBADF, { detail: 'ring buffer is closed' });
+    return check('ring_buffer__consume', c.ring_buffer__consume(this.#ptr));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    c.ring_buffer__free(this.#ptr);
+    koffi.unregister(this.#callback as never);
+  }
 }
 
 /** What maps and programs share with their object: pointers into it die with bpf_object__close. */

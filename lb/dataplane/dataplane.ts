@@ -51,8 +51,8 @@ export class DataPlane {
   }
 
   syncMaps(): SyncMaps {
-    const { services, vips, tables, backends, reverse } = this.maps;
-    return { services, vips, tables, backends, reverse };
+    const { services, vips, tables, backends, reverse, deny, allow } = this.maps;
+    return { services, vips, tables, backends, reverse, deny, allow };
   }
 
   /** A per-CPU counters entry summed over CPUs. */

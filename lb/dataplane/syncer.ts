@@ -15,6 +15,8 @@ export interface SyncMaps {
   tables: WritableMap;
   backends: WritableMap;
   reverse: WritableMap;
+  deny: WritableMap;
+  allow: WritableMap;
 }
 
 interface LiveService {
@@ -39,6 +41,8 @@ export class Syncer {
   private readonly backends = new Map<number, Buffer>();
   private readonly reverse = new Map<string, Buffer>();
   private readonly vips = new Map<string, Buffer>();
+  private readonly deny = new Map<string, Buffer>();
+  private readonly allow = new Map<string, Buffer>();
   private writes = 0;
 
   constructor(private readonly maps: SyncMaps, private readonly tableSize: number) {}
@@ -67,6 +71,13 @@ export class Syncer {
       this.reverse.set(hex, value);
     }
 
+    // Prefixes go in before the service flags that make the data plane read them, and out after.
+    const deny = keyed(plan.deny.map((p) => layout.denyKey.encode({ prefixlen: p.length, addr: p.addr })));
+    const allow = keyed(plan.allow.map((a) =>
+      layout.allowKey.encode({ prefixlen: 32 + a.prefix.length, service: a.service, addr: a.prefix.addr })));
+    this.addKeys(this.maps.deny, this.deny, deny);
+    this.addKeys(this.maps.allow, this.allow, allow);
+
     const services = new Map(plan.services.map((s) => [layout.serviceKey.encode(s.key).toString('hex'), s]));
     for (const [hex, s] of services) this.applyService(hex, s);
 
@@ -85,6 +96,8 @@ export class Syncer {
       this.remove(this.maps.vips, key);
       this.vips.delete(vip);
     }
+    this.removeKeys(this.maps.deny, this.deny, deny);
+    this.removeKeys(this.maps.allow, this.allow, allow);
     for (const [index] of this.backends) {
       if (backends.has(index)) continue;
       this.write(this.maps.backends, layout.u32Key(index), NO_BACKEND);
@@ -107,6 +120,22 @@ export class Syncer {
     this.services.set(hex, { key, value, slot, table: s.table });
   }
 
+  private addKeys(map: WritableMap, live: Map<string, Buffer>, wanted: Map<string, Buffer>): void {
+    for (const [hex, key] of wanted) {
+      if (live.has(hex)) continue;
+      this.write(map, key, ONE);
+      live.set(hex, key);
+    }
+  }
+
+  private removeKeys(map: WritableMap, live: Map<string, Buffer>, wanted: Map<string, Buffer>): void {
+    for (const [hex, key] of live) {
+      if (wanted.has(hex)) continue;
+      this.remove(map, key);
+      live.delete(hex);
+    }
+  }
+
   private write(map: WritableMap, key: Buffer, value: Buffer): void {
     map.update(key, value);
     this.writes++;
@@ -122,6 +151,10 @@ function keyOf(encode: (v: string, into: Buffer, offset: number) => void, v: str
   const b = Buffer.alloc(16);
   encode(v, b, 0);
   return b;
+}
+
+function keyed(keys: Buffer[]): Map<string, Buffer> {
+  return new Map(keys.map((k) => [k.toString('hex'), k]));
 }
 
 function sameTable(a: number[], b: number[]): boolean {

@@ -1,7 +1,7 @@
 // Pool + health + next hops -> the exact contents of the data plane's maps. Pure and deterministic: the same inputs
 // give byte-identical tables on every node.
 import {
-  BE_ALIVE, PROTO, SVC_DSR, SVC_MAGLEV,
+  BE_ALIVE, PROTO, SVC_ALLOW, SVC_DENY, SVC_DSR, SVC_MAGLEV,
   type Backend, type Reverse, type ReverseKey, type Service, type ServiceKey,
 } from '../bpf/layout.js';
 import { backendId, backendPort, serviceId, type BackendSpec, type Pool, type ServiceSpec } from '../pool.js';
@@ -61,7 +61,23 @@ export interface Plan {
   backends: PlannedBackend[];
   reverse: { key: ReverseKey; value: Reverse }[];
   vips: string[];
+  /** Source prefixes dropped for every VIP. */
+  deny: Prefix[];
+  /** Per-service allow-lists, by service id. */
+  allow: { service: number; prefix: Prefix }[];
   allocation: Allocation;
+}
+
+/** An IPv4 prefix: its address and length in bits. */
+export interface Prefix {
+  addr: string;
+  length: number;
+}
+
+/** "198.18.0.0/16" -> { addr, length }; a bare address is a /32. Input is validated config. */
+export function prefix(cidr: string): Prefix {
+  const [addr, length] = cidr.split('/');
+  return { addr, length: length === undefined ? 32 : Number(length) };
 }
 
 export class PlanError extends Error {
@@ -143,7 +159,8 @@ export function plan(input: PlanInput): Plan {
       name: s.name,
       key: { vip: s.vip, port: s.protocol === 'icmp' ? 0 : s.port!, proto: PROTO[s.protocol] },
       id: sid,
-      flags: (s.scheduler === 'maglev' ? SVC_MAGLEV : 0) | (s.forwarding === 'dsr' ? SVC_DSR : 0),
+      flags: (s.scheduler === 'maglev' ? SVC_MAGLEV : 0) | (s.forwarding === 'dsr' ? SVC_DSR : 0) |
+        (pool.deny.length ? SVC_DENY : 0) | (s.allow.length ? SVC_ALLOW : 0),
       table: schedule(s, usable, capacity.tableSize),
     });
   }
@@ -153,6 +170,8 @@ export function plan(input: PlanInput): Plan {
     backends: backends.sort((a, b) => a.index - b.index),
     reverse: [...reverse.values()].map(({ key, value }) => ({ key, value })),
     vips: [...new Set(services.map((s) => s.vip))].sort(compare),
+    deny: pool.deny.map(prefix),
+    allow: services.flatMap((s) => s.allow.map((cidr) => ({ service: serviceIds.get(serviceId(s))!, prefix: prefix(cidr) }))),
     allocation: { services: serviceIds, backends: backendIds, gens },
   };
 }
