@@ -74,13 +74,15 @@ struct xlb_service {
 /* xlb_backends[backend index]: one backend of one service. */
 struct xlb_backend {
 	union xlb_addr addr;
-	__be16 port;    /* 0: keep the client's destination port */
+	__be16 port;    /* where the backend listens (NAT rewrites to it); 0: keep the client's destination port */
 	__u16 flags;    /* XLB_BE_* */
-	/* Bumped whenever the index is given to another backend, so flows pinned to the old one are rescheduled. */
+	/* Bumped whenever the index is given to another backend, so flows pinned to the old one are rescheduled;
+	 * kept when the backend is removed, for the same reason. */
 	__u32 gen;
-	__u32 ifindex;  /* egress interface; the receiving one means XDP_TX, another a redirect through xlb_egress */
+	__u32 ifindex;  /* egress interface; 0 or the receiving one means XDP_TX, another a redirect via xlb_egress */
 	__u8 mac[6];    /* next hop's MAC */
 	__u8 src_mac[6]; /* egress interface's MAC */
+	__u32 service;  /* owning service's id: lets a restarted control plane recover who is where */
 };
 
 /* xlb_flows: the LRU flow table, keyed by the client's 5-tuple as it arrives. */

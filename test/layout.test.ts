@@ -114,6 +114,7 @@ test('every map has the key and value sizes of the layouts the control plane use
 test('encode and decode are inverse, and addresses sit in the first word of the 16', (t) => {
   const b: layout.Backend = {
     addr: '198.18.1.11', port: 8080, flags: layout.BE_ALIVE, gen: 3, ifindex: 7, mac: '02:be:c6:12:01:0b', srcMac: '02:1b:00:00:00:01',
+    service: 9,
   };
   const bytes = layout.backend.encode(b);
   t.deepEqual(layout.backend.decode(bytes), b);

@@ -115,7 +115,7 @@ export const BE_ALIVE = 1 << 0;
 export interface ServiceKey { vip: string; port: number; proto: number }
 export interface Service { id: number; flags: number; slot: number; tableLen: number }
 export interface Backend {
-  addr: string; port: number; flags: number; gen: number; ifindex: number; mac: string; srcMac: string;
+  addr: string; port: number; flags: number; gen: number; ifindex: number; mac: string; srcMac: string; service: number;
 }
 export interface FlowKey { src: string; dst: string; sport: number; dport: number; proto: number }
 export interface Flow { backend: number; gen: number }
@@ -137,8 +137,9 @@ export const NONE = 0xffffffff;
 export const serviceKey = layout<ServiceKey>('xlb_service_key', 20, packed([['vip', 'addr'], ['port', 'be16'], ['proto', 'u8']]));
 export const service = layout<Service>('xlb_service', 12,
   packed([['id', 'u32'], ['flags', 'u16'], ['slot', 'u16'], ['tableLen', 'u32']]));
-export const backend = layout<Backend>('xlb_backend', 40, packed([
+export const backend = layout<Backend>('xlb_backend', 44, packed([
   ['addr', 'addr'], ['port', 'be16'], ['flags', 'u16'], ['gen', 'u32'], ['ifindex', 'u32'], ['mac', 'mac'], ['srcMac', 'mac'],
+  ['service', 'u32'],
 ]));
 export const flowKey = layout<FlowKey>('xlb_flow_key', 40,
   packed([['src', 'addr'], ['dst', 'addr'], ['sport', 'be16'], ['dport', 'be16'], ['proto', 'u8']]));

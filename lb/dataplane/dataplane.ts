@@ -1,9 +1,11 @@
 // The loaded XDP object: its program, its maps by role, its capacities and counters.
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfObject, type BpfMap, type BpfProgram } from '../bpf/libbpf.js';
+import { BpfObject, closeFd, mapInfo, objGet, type BpfMap, type BpfProgram } from '../bpf/libbpf.js';
 import * as layout from '../bpf/layout.js';
 import type { Capacity } from '../plan/planner.js';
-import type { SyncMaps } from './syncer.js';
+import type { AdoptMaps } from './syncer.js';
 
 /** dist/bpf/xlb.o, built by scripts/build next to the compiled TypeScript. */
 export const OBJECT_PATH = fileURLToPath(new URL('../../bpf/xlb.o', import.meta.url));
@@ -12,6 +14,16 @@ export interface LoadOptions {
   objectPath?: string;
   /** Flow table entries; the default is the object's (XLB_MAX_FLOWS). */
   maxFlows?: number;
+  /** Pin every map under this bpffs directory, re-adopting the pins a previous daemon left when they fit. */
+  pinPath?: string;
+}
+
+/** What loading did with the pins it found. */
+export interface PinReport {
+  /** Maps taken over from pins, state and all. */
+  adopted: string[];
+  /** Pins that did not fit this object (another layout or size), removed and made anew: their state is lost. */
+  replaced: { map: string; reason: string }[];
 }
 
 export type MapRole = keyof typeof layout.MAPS;
@@ -21,7 +33,7 @@ export class DataPlane {
   readonly capacity: Capacity;
   private readonly maps: Record<MapRole, BpfMap>;
 
-  private constructor(private readonly object: BpfObject) {
+  private constructor(private readonly object: BpfObject, readonly pins: PinReport) {
     this.maps = Object.fromEntries(
       Object.entries(layout.MAPS).map(([role, name]) => [role, object.map(name)]),
     ) as Record<MapRole, BpfMap>;
@@ -38,8 +50,10 @@ export class DataPlane {
     const object = BpfObject.open(options.objectPath ?? OBJECT_PATH);
     try {
       if (options.maxFlows !== undefined) object.map(layout.MAPS.flows).setMaxEntries(options.maxFlows);
+      const pins: PinReport = { adopted: [], replaced: [] };
+      if (options.pinPath !== undefined) preparePins(object, options.pinPath, pins);
       object.load();
-      return new DataPlane(object);
+      return new DataPlane(object, pins);
     } catch (err) {
       object.close();
       throw err;
@@ -50,7 +64,7 @@ export class DataPlane {
     return this.maps[role];
   }
 
-  syncMaps(): SyncMaps {
+  syncMaps(): AdoptMaps {
     const { services, vips, tables, backends, reverse, deny, allow } = this.maps;
     return { services, vips, tables, backends, reverse, deny, allow };
   }
@@ -77,4 +91,50 @@ export class DataPlane {
   close(): void {
     this.object.close();
   }
+}
+
+/**
+ * Points every map at its pin. libbpf reuses a pin whose type and sizes match and pins the rest at load; a pin that
+ * does not match (an older layout, another size) is removed first, so it is replaced rather than trusted or fatal.
+ */
+function preparePins(object: BpfObject, pinPath: string, report: PinReport): void {
+  mkdirSync(pinPath, { recursive: true });
+  for (const map of object.maps()) {
+    if (map.name.includes('.')) continue;
+    const path = join(pinPath, map.name);
+    if (existsSync(path)) {
+      const reason = pinMismatch(map, path);
+      if (reason === undefined) {
+        report.adopted.push(map.name);
+      } else {
+        rmSync(path);
+        report.replaced.push({ map: map.name, reason });
+      }
+    }
+    map.setPinPath(path);
+  }
+}
+
+function pinMismatch(map: BpfMap, path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = objGet(path);
+  } catch (err) {
+    return `unreadable: ${(err as Error).message}`;
+  }
+  try {
+    const info = mapInfo(fd);
+    const want = [map.type, map.keySize, map.valueSize, map.maxEntries];
+    const have = [info.type, info.keySize, info.valueSize, info.maxEntries];
+    if (want.every((v, i) => v === have[i])) return undefined;
+    return `pinned as type ${have[0]}, key ${have[1]} B, value ${have[2]} B, ${have[3]} entries; ` +
+      `this object wants type ${want[0]}, key ${want[1]} B, value ${want[2]} B, ${want[3]} entries`;
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/** Removes every pin under `pinPath` and the directory itself. */
+export function removePins(pinPath: string): void {
+  rmSync(pinPath, { recursive: true, force: true });
 }

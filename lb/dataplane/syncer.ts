@@ -2,7 +2,8 @@
 // lets a packet see a half-built state (backends before the tables naming them; a changed table filled in the
 // service's idle slot, then made live by one write of the service value).
 import * as layout from '../bpf/layout.js';
-import { serviceValue, type Plan, type PlannedService } from '../plan/planner.js';
+import { serviceValue, type Allocation, type Plan, type PlannedService } from '../plan/planner.js';
+import { serviceId } from '../pool.js';
 
 export interface WritableMap {
   update(key: Buffer, value: Buffer): void;
@@ -32,9 +33,19 @@ export interface SyncResult {
 }
 
 const ONE = layout.u32Key(1);
-const NO_BACKEND = layout.backend.encode({
-  addr: '0.0.0.0', port: 0, flags: 0, gen: 0, ifindex: 0, mac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00',
-});
+const ZERO_MAC = '00:00:00:00:00:00';
+
+/** A freed backend slot: nothing, but the generation, so flows pinned to the old backend never follow a new one. */
+function freed(gen: number): Buffer {
+  return layout.backend.encode({ addr: '0.0.0.0', port: 0, flags: 0, gen, ifindex: 0, mac: ZERO_MAC, srcMac: ZERO_MAC, service: 0 });
+}
+
+export interface ReadableMap extends WritableMap {
+  lookup(key: Buffer): Buffer | undefined;
+  keys(): Buffer[];
+}
+
+export type AdoptMaps = { [K in keyof SyncMaps]: ReadableMap };
 
 export class Syncer {
   private readonly services = new Map<string, LiveService>();
@@ -98,12 +109,54 @@ export class Syncer {
     }
     this.removeKeys(this.maps.deny, this.deny, deny);
     this.removeKeys(this.maps.allow, this.allow, allow);
-    for (const [index] of this.backends) {
+    for (const [index, value] of this.backends) {
       if (backends.has(index)) continue;
-      this.write(this.maps.backends, layout.u32Key(index), NO_BACKEND);
+      this.write(this.maps.backends, layout.u32Key(index), freed(layout.backend.decode(value).gen));
       this.backends.delete(index);
     }
     return { writes: this.writes };
+  }
+
+  /**
+   * Takes over maps a previous control plane filled: learns what is live (each service's slot and table above all,
+   * so the next change goes to the idle slot) and returns the allocation the planner must continue from, so
+   * established flows keep their backend indexes.
+   */
+  adopt(maps: AdoptMaps, backendCount: number): Allocation {
+    const serviceIds = new Map<number, string>();
+    const services = new Map<string, number>();
+    for (const key of maps.services.keys()) {
+      const value = maps.services.lookup(key);
+      if (!value) continue;
+      const k = layout.serviceKey.decode(key);
+      const v = layout.service.decode(value);
+      const base = (v.id * 2 + v.slot) * this.tableSize;
+      const table = Array.from({ length: v.tableLen }, (_, i) => maps.tables.lookup(layout.u32Key(base + i))!.readUInt32LE(0));
+      this.services.set(key.toString('hex'), { key, value, slot: v.slot, table });
+      const name = serviceId({ vip: k.vip, protocol: protocolName(k.proto), port: k.port });
+      serviceIds.set(v.id, name);
+      services.set(name, v.id);
+    }
+    const backends = new Map<string, number>();
+    const gens = new Map<number, number>();
+    for (let index = 0; index < backendCount; index++) {
+      const value = maps.backends.lookup(layout.u32Key(index));
+      if (!value) continue;
+      const b = layout.backend.decode(value);
+      if (b.gen) gens.set(index, b.gen);
+      const service = serviceIds.get(b.service);
+      if (b.addr === '0.0.0.0' || service === undefined) continue;
+      this.backends.set(index, value);
+      backends.set(`${service}>${b.port ? `${b.addr}:${b.port}` : b.addr}`, index);
+    }
+    for (const key of maps.reverse.keys()) {
+      const value = maps.reverse.lookup(key);
+      if (value) this.reverse.set(key.toString('hex'), value);
+    }
+    for (const key of maps.vips.keys()) this.vips.set(layout.decodeAddr(key, 0), key);
+    for (const key of maps.deny.keys()) this.deny.set(key.toString('hex'), key);
+    for (const key of maps.allow.keys()) this.allow.set(key.toString('hex'), key);
+    return { services, backends, gens };
   }
 
   private applyService(hex: string, s: PlannedService): void {
@@ -151,6 +204,12 @@ function keyOf(encode: (v: string, into: Buffer, offset: number) => void, v: str
   const b = Buffer.alloc(16);
   encode(v, b, 0);
   return b;
+}
+
+function protocolName(proto: number): layout.Protocol {
+  const name = (Object.keys(layout.PROTO) as layout.Protocol[]).find((p) => layout.PROTO[p] === proto);
+  if (!name) throw new Error(`xlb_services holds protocol ${proto}, which this xlb does not know`);
+  return name;
 }
 
 function keyed(keys: Buffer[]): Map<string, Buffer> {

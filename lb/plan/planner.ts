@@ -136,10 +136,11 @@ export function plan(input: PlanInput): Plan {
         id,
         value: {
           addr: b.address,
-          port: s.forwarding === 'dsr' ? 0 : port,
+          port,
           flags: alive ? BE_ALIVE : 0,
           gen: gens.get(index)!,
           ...(hop ?? NO_HOP),
+          service: sid,
         },
       });
       if (alive && !b.drained && b.weight > 0) usable.push({ index, key: `${b.address}:${port}`, weight: b.weight });

@@ -1,0 +1,83 @@
+// Attaching the program to the node's interfaces, and taking it off again.
+import type { Logger } from 'pino';
+import { BpfError, ifNameToIndex, xdpDetach, xdpQueryProgId, XDP_FLAGS, type BpfProgram } from '../bpf/libbpf.js';
+import type { InterfaceStatus } from '../control/api.js';
+import type { XdpMode } from '../../config/types.js';
+
+const MODE_FLAGS = { native: XDP_FLAGS.DRV_MODE, generic: XDP_FLAGS.SKB_MODE } as const;
+type Mode = keyof typeof MODE_FLAGS;
+
+/** The mode a program is attached in on `ifindex` now, if any. */
+function attachedMode(ifindex: number): Mode | undefined {
+  if (xdpQueryProgId(ifindex, XDP_FLAGS.DRV_MODE)) return 'native';
+  if (xdpQueryProgId(ifindex, XDP_FLAGS.SKB_MODE)) return 'generic';
+  return undefined;
+}
+
+/**
+ * Attaches `program` to every interface. An interface that already runs a program (the previous daemon's) keeps its
+ * mode and gets the new program in one atomic replace, so not a packet goes unhandled across a restart. `auto` tries
+ * native first and falls back to generic.
+ */
+export function attachAll(program: BpfProgram, names: string[], mode: XdpMode, log: Logger): InterfaceStatus[] {
+  const done: InterfaceStatus[] = [];
+  try {
+    for (const name of names) {
+      const ifindex = ifNameToIndex(name);
+      const current = attachedMode(ifindex);
+      const tries: Mode[] = current ? [current] : mode === 'auto' ? ['native', 'generic'] : [mode];
+      if (current && mode !== 'auto' && mode !== current) {
+        throw new BpfError('bpf_xdp_attach', 16, {
+          object: name,
+          detail: `a program is attached in ${current} mode; run lbctl detach first to switch to ${mode}`,
+        });
+      }
+      let attached: Mode | undefined;
+      for (const m of tries) {
+        try {
+          program.attachXdp(ifindex, MODE_FLAGS[m]);
+          attached = m;
+          break;
+        } catch (err) {
+          if (m === tries.at(-1)) throw err;
+          log.warn({ interface: name, err }, `native XDP refused on ${name}, falling back to generic`);
+        }
+      }
+      log.info({ interface: name, ifindex, mode: attached, replaced: current !== undefined }, `attached to ${name} (${attached})`);
+      done.push({ name, ifindex, mode: attached! });
+    }
+    return done;
+  } catch (err) {
+    // All or nothing: an interface attached before the failure would forward for a daemon that is not there.
+    for (const i of done) detachOne(i.ifindex, log);
+    throw err;
+  }
+}
+
+function detachOne(ifindex: number, log: Logger): void {
+  const mode = attachedMode(ifindex);
+  if (!mode) return;
+  try {
+    xdpDetach(ifindex, MODE_FLAGS[mode]);
+  } catch (err) {
+    log.error({ ifindex, err }, 'detach failed');
+  }
+}
+
+/** Takes whatever XDP program runs on each named interface off it; missing interfaces are skipped. */
+export function detachAll(names: string[], log: Logger): string[] {
+  const detached: string[] = [];
+  for (const name of names) {
+    let ifindex: number;
+    try {
+      ifindex = ifNameToIndex(name);
+    } catch {
+      continue;
+    }
+    if (!attachedMode(ifindex)) continue;
+    detachOne(ifindex, log);
+    log.info({ interface: name }, `detached from ${name}`);
+    detached.push(name);
+  }
+  return detached;
+}

@@ -1,0 +1,39 @@
+// A restarted control plane takes over the maps as they are: nothing rewritten, flows kept, the next change built
+// in each service's idle table.
+import test from 'ava';
+import { Syncer } from '../../lb/dataplane/syncer.js';
+import { plan } from '../../lb/plan/planner.js';
+import { clientFrame, BACKENDS, POOL } from '../fixtures/cases.js';
+import { parseFrame, TCP_FLAGS } from '../support/frames.js';
+import { Harness, testNextHop } from '../support/harness.js';
+import { isolateNetwork } from '../support/isolate.js';
+import type { Pool } from '../../lb/pool.js';
+
+isolateNetwork();
+
+test('adopting maps recovers the allocation, rewrites nothing, and keeps every flow on its backend', (t) => {
+  const h = new Harness(POOL);
+  t.teardown(() => h.close());
+  const first = h.apply(POOL);
+  const sports = Array.from({ length: 200 }, (_, i) => 30000 + i);
+  const pinned = sports.map((sport) => parseFrame(h.run(clientFrame({ proto: 'tcp', sport, dport: 80, tcpFlags: TCP_FLAGS.SYN })).out).dst);
+
+  const successor = new Syncer(h.dp.syncMaps(), h.dp.capacity.tableSize);
+  const allocation = successor.adopt(h.dp.syncMaps(), h.dp.capacity.backends);
+  const sorted = (m: ReadonlyMap<string, number>) => [...m].sort();
+  t.deepEqual(sorted(allocation.services), sorted(first.allocation.services));
+  t.deepEqual(sorted(allocation.backends), sorted(first.allocation.backends));
+
+  const input = { capacity: h.dp.capacity, isUp: () => true, nextHop: testNextHop };
+  const same = plan({ ...input, pool: POOL, previous: allocation });
+  t.is(successor.apply(same).writes, 0);
+
+  // A change after adoption: one backend fewer for web. Flows on the others stay put.
+  const smaller: Pool = { ...POOL, services: POOL.services.map((s) => s.name === 'web' ? { ...s, backends: s.backends.slice(1) } : s) };
+  successor.apply(plan({ ...input, pool: smaller, previous: same.allocation }));
+  const now = sports.map((sport) => parseFrame(h.run(clientFrame({ proto: 'tcp', sport, dport: 80 })).out).dst);
+  pinned.forEach((was, i) => {
+    if (was === BACKENDS[0]) t.not(now[i], BACKENDS[0]);
+    else t.is(now[i], was);
+  });
+});
