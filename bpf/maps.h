@@ -55,6 +55,14 @@ struct {
 	__type(value, struct xlb_flow);
 } xlb_flows SEC(".maps");
 
+/* The node's own addresses: a backend's answer to the node itself (a health check) is not a reply to translate. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, union xlb_addr);
+	__type(value, __u32);
+} xlb_local SEC(".maps");
+
 /* NAT backend (address, port, protocol) -> VIP side, to translate replies back. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -55,6 +55,14 @@ static __always_inline int is_vip(__be32 addr)
 	return bpf_map_lookup_elem(&xlb_vips, &key) != NULL;
 }
 
+static __always_inline int is_local(__be32 addr)
+{
+	union xlb_addr key = {};
+
+	key.v4 = addr;
+	return bpf_map_lookup_elem(&xlb_local, &key) != NULL;
+}
+
 static __always_inline void count(void *map, __u32 index, __u32 len, __u32 flows_new)
 {
 	struct xlb_counters *c = bpf_map_lookup_elem(map, &index);
@@ -432,7 +440,7 @@ int xlb(struct xdp_md *ctx)
 	rkey.port = p.ports[0];
 	rkey.proto = iph->protocol;
 	rev = bpf_map_lookup_elem(&xlb_reverse, &rkey);
-	if (rev)
+	if (rev && !is_local(iph->daddr))
 		action = to_client(ctx, &p, rev, &outcome);
 	goto out;
 

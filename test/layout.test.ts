@@ -88,6 +88,7 @@ test('every map has the key and value sizes of the layouts the control plane use
   const expect: Record<string, [number, number]> = {
     [layout.MAPS.services]: [layout.serviceKey.size, layout.service.size],
     [layout.MAPS.vips]: [16, 4],
+    [layout.MAPS.local]: [16, 4],
     [layout.MAPS.tables]: [4, 4],
     [layout.MAPS.backends]: [4, layout.backend.size],
     [layout.MAPS.rrCursor]: [4, 4],

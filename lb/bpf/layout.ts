@@ -186,6 +186,7 @@ export function u32Key(n: number): Buffer {
 export const MAPS = {
   services: 'xlb_services',
   vips: 'xlb_vips',
+  local: 'xlb_local',
   tables: 'xlb_tables',
   backends: 'xlb_backends',
   rrCursor: 'xlb_rr_cursor',

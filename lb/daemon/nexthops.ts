@@ -14,6 +14,7 @@ const USABLE = new Set(['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NO
 interface RouteJson { dev: string; gateway?: string; prefsrc?: string }
 interface NeighJson { dst: string; dev: string; lladdr?: string; state?: string[] }
 interface LinkJson { ifname: string; ifindex: number; address: string }
+interface AddrJson { addr_info: { family: string; local: string }[] }
 
 async function ipJson<T>(args: string[]): Promise<T> {
   const { stdout } = await run('ip', ['-j', ...args]);
@@ -32,6 +33,7 @@ export interface Resolution {
  */
 export class NextHops {
   private readonly hops = new Map<string, Resolution>();
+  private ownAddresses: string[] = [];
 
   constructor(private readonly interfaces: string[], private readonly log: Logger) {}
 
@@ -43,11 +45,19 @@ export class NextHops {
     return this.hops.get(address)?.problem;
   }
 
+  /** The node's own IPv4 addresses, as of the last refresh. */
+  get local(): readonly string[] {
+    return this.ownAddresses;
+  }
+
   /** Refreshes every address; resolves true when any resolution changed. */
   async refresh(addresses: Iterable<string>, configured: ReadonlyMap<string, string>): Promise<boolean> {
     const links = new Map((await ipJson<LinkJson[]>(['link', 'show'])).map((l) => [l.ifname, l]));
     const neighbours = await ipJson<NeighJson[]>(['neigh', 'show']);
-    let changed = false;
+    const own = (await ipJson<AddrJson[]>(['-4', 'addr', 'show']))
+      .flatMap((i) => i.addr_info.filter((a) => a.family === 'inet').map((a) => a.local)).sort();
+    let changed = own.join() !== this.ownAddresses.join();
+    this.ownAddresses = own;
     const wanted = new Set(addresses);
     for (const address of wanted) {
       const next = await this.resolve(address, configured.get(address), links, neighbours);

@@ -65,8 +65,8 @@ export class DataPlane {
   }
 
   syncMaps(): AdoptMaps {
-    const { services, vips, tables, backends, reverse, deny, allow } = this.maps;
-    return { services, vips, tables, backends, reverse, deny, allow };
+    const { services, vips, local, tables, backends, reverse, deny, allow } = this.maps;
+    return { services, vips, local, tables, backends, reverse, deny, allow };
   }
 
   /** A per-CPU counters entry summed over CPUs. */

@@ -13,6 +13,7 @@ export interface WritableMap {
 export interface SyncMaps {
   services: WritableMap;
   vips: WritableMap;
+  local: WritableMap;
   tables: WritableMap;
   backends: WritableMap;
   reverse: WritableMap;
@@ -52,6 +53,7 @@ export class Syncer {
   private readonly backends = new Map<number, Buffer>();
   private readonly reverse = new Map<string, Buffer>();
   private readonly vips = new Map<string, Buffer>();
+  private readonly local = new Map<string, Buffer>();
   private readonly deny = new Map<string, Buffer>();
   private readonly allow = new Map<string, Buffer>();
   private writes = 0;
@@ -81,6 +83,10 @@ export class Syncer {
       if (!this.reverse.get(hex)?.equals(value)) this.write(this.maps.reverse, key, value);
       this.reverse.set(hex, value);
     }
+
+    const local = keyed(plan.local.map((a) => keyOf(layout.encodeAddr, a)));
+    this.addKeys(this.maps.local, this.local, local);
+    this.removeKeys(this.maps.local, this.local, local);
 
     // Prefixes go in before the service flags that make the data plane read them, and out after.
     const deny = keyed(plan.deny.map((p) => layout.denyKey.encode({ prefixlen: p.length, addr: p.addr })));
@@ -154,6 +160,7 @@ export class Syncer {
       if (value) this.reverse.set(key.toString('hex'), value);
     }
     for (const key of maps.vips.keys()) this.vips.set(layout.decodeAddr(key, 0), key);
+    for (const key of maps.local.keys()) this.local.set(key.toString('hex'), key);
     for (const key of maps.deny.keys()) this.deny.set(key.toString('hex'), key);
     for (const key of maps.allow.keys()) this.allow.set(key.toString('hex'), key);
     return { services, backends, gens };

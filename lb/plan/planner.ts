@@ -39,6 +39,8 @@ export interface PlanInput {
   isUp(service: ServiceSpec, backend: BackendSpec): boolean;
   /** undefined: not reachable yet, so not usable. */
   nextHop(service: ServiceSpec, backend: BackendSpec): NextHop | undefined;
+  /** The node's own addresses: backends' packets to them are not replies to translate. */
+  local?: readonly string[];
 }
 
 export interface PlannedService {
@@ -61,6 +63,7 @@ export interface Plan {
   backends: PlannedBackend[];
   reverse: { key: ReverseKey; value: Reverse }[];
   vips: string[];
+  local: string[];
   /** Source prefixes dropped for every VIP. */
   deny: Prefix[];
   /** Per-service allow-lists, by service id. */
@@ -171,6 +174,7 @@ export function plan(input: PlanInput): Plan {
     backends: backends.sort((a, b) => a.index - b.index),
     reverse: [...reverse.values()].map(({ key, value }) => ({ key, value })),
     vips: [...new Set(services.map((s) => s.vip))].sort(compare),
+    local: [...new Set(input.local ?? [])].sort(compare),
     deny: pool.deny.map(prefix),
     allow: services.flatMap((s) => s.allow.map((cidr) => ({ service: serviceIds.get(serviceId(s))!, prefix: prefix(cidr) }))),
     allocation: { services: serviceIds, backends: backendIds, gens },

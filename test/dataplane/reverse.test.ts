@@ -77,3 +77,14 @@ test('replies of UDP services and from ports that are no backend of a nat servic
   const dsr = buildFrame({ ...replySpec, src: '198.18.1.21', sport: 80 });
   t.true(h.run(dsr, arrivingOn('back')).out.equals(dsr), 'dsr backends answer on their own: untouched');
 });
+
+test("a backend's packet to the node itself (a health check's answer) is not translated", (t) => {
+  const h = new Harness();
+  t.teardown(() => h.close());
+  h.apply(POOL);
+  const toNode = buildFrame({ ...replySpec, dst: '198.18.1.254' });
+  const before = h.run(toNode, arrivingOn('back'));
+  t.not(before.out.toString('hex'), toNode.toString('hex'), 'without the local address it looks like a reply');
+  h.applyLocal(['198.18.1.254']);
+  t.is(h.run(toNode, arrivingOn('back')).out.toString('hex'), toNode.toString('hex'));
+});

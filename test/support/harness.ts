@@ -30,6 +30,8 @@ export class Harness {
   private readonly syncer: Syncer;
   private allocation: Allocation = EMPTY_ALLOCATION;
   private afterWrite?: (role: string) => void;
+  private local: string[] = [];
+  private lastPool?: Pool;
 
   constructor(pool?: Pool, options: { maxFlows?: number } = {}) {
     this.dp = DataPlane.load({ maxFlows: options.maxFlows ?? 65536 });
@@ -41,8 +43,16 @@ export class Harness {
     if (pool) this.apply(pool);
   }
 
+  /** Re-applies the last pool with `local` as the node's own addresses. */
+  applyLocal(local: string[]): Plan {
+    this.local = local;
+    return this.apply(this.lastPool!);
+  }
+
   plan(pool: Pool, options: ApplyOptions = {}): Plan {
+    this.lastPool = pool;
     return plan({
+      local: this.local,
       pool,
       capacity: this.dp.capacity,
       previous: this.allocation,

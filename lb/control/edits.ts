@@ -1,0 +1,76 @@
+// Live edits of the pool from lbctl, as pure functions: each returns a new pool or throws an XlbError that says
+// what is wrong; the daemon applies the result whole or not at all.
+import type { BackendChange, BackendRef } from './api.js';
+import { XlbError } from '../errors.js';
+import { backendPort, type BackendSpec, type Pool, type ServiceSpec } from '../pool.js';
+
+function findService(pool: Pool, name: string): ServiceSpec {
+  const s = pool.services.find((x) => x.name === name);
+  if (!s) {
+    const known = pool.services.map((x) => x.name).join(', ') || 'none';
+    throw new XlbError('XLB_NOT_FOUND', `no service "${name}" (services: ${known})`);
+  }
+  return s;
+}
+
+function matches(s: ServiceSpec, b: BackendSpec, ref: BackendRef): boolean {
+  return b.address === ref.address && (ref.port === undefined || backendPort(s, b) === ref.port);
+}
+
+function label(ref: BackendRef): string {
+  return ref.port === undefined ? ref.address : `${ref.address}:${ref.port}`;
+}
+
+function withService(pool: Pool, name: string, change: (s: ServiceSpec) => ServiceSpec): Pool {
+  return { ...pool, services: pool.services.map((s) => (s.name === name ? change(s) : s)) };
+}
+
+function findBackend(s: ServiceSpec, ref: BackendRef): BackendSpec {
+  const found = s.backends.filter((b) => matches(s, b, ref));
+  if (found.length === 0) throw new XlbError('XLB_NOT_FOUND', `service "${s.name}" has no backend ${label(ref)}`);
+  if (found.length > 1) {
+    throw new XlbError('XLB_BAD_REQUEST', `service "${s.name}" has ${found.length} backends at ${ref.address}: give the port`);
+  }
+  return found[0];
+}
+
+export function addBackend(pool: Pool, change: BackendChange): Pool {
+  const s = findService(pool, change.service);
+  if (s.protocol === 'icmp' && change.port !== undefined) {
+    throw new XlbError('XLB_BAD_REQUEST', `service "${s.name}" is icmp: backends have no port`);
+  }
+  if (s.forwarding === 'dsr' && change.port !== undefined && change.port !== s.port) {
+    throw new XlbError('XLB_BAD_REQUEST', `service "${s.name}" is dsr, which cannot change the port: use ${s.port} or none`);
+  }
+  const backend: BackendSpec = { address: change.address, weight: change.weight ?? 1, drained: false };
+  if (change.port !== undefined) backend.port = change.port;
+  if (s.backends.some((b) => backendPort(s, b) === backendPort(s, backend) && b.address === backend.address)) {
+    throw new XlbError('XLB_CONFLICT', `service "${s.name}" already has backend ${label(change)}`);
+  }
+  return withService(pool, s.name, (x) => ({ ...x, backends: [...x.backends, backend] }));
+}
+
+export function removeBackend(pool: Pool, ref: BackendRef): Pool {
+  const s = findService(pool, ref.service);
+  const gone = findBackend(s, ref);
+  return withService(pool, s.name, (x) => ({ ...x, backends: x.backends.filter((b) => b !== gone) }));
+}
+
+export function setDrained(pool: Pool, ref: BackendRef, drained: boolean): Pool {
+  const s = findService(pool, ref.service);
+  const target = findBackend(s, ref);
+  return withService(pool, s.name, (x) => ({
+    ...x,
+    backends: x.backends.map((b) => (b === target ? { ...b, drained } : b)),
+  }));
+}
+
+export function addDeny(pool: Pool, cidr: string): Pool {
+  if (pool.deny.includes(cidr)) throw new XlbError('XLB_CONFLICT', `${cidr} is already denied`);
+  return { ...pool, deny: [...pool.deny, cidr] };
+}
+
+export function removeDeny(pool: Pool, cidr: string): Pool {
+  if (!pool.deny.includes(cidr)) throw new XlbError('XLB_NOT_FOUND', `${cidr} is not in the deny list (${pool.deny.join(', ') || 'empty'})`);
+  return { ...pool, deny: pool.deny.filter((c) => c !== cidr) };
+}

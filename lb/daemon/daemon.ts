@@ -1,0 +1,399 @@
+// `lbctl daemon`: the node. Loads (or re-adopts) the data plane, attaches it, keeps the maps equal to the plan of
+// pool + health + next hops, and serves lbctl and Prometheus. States: loading -> ready -> stopping -> stopped.
+import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { RingBuffer } from '../bpf/libbpf.js';
+import * as layout from '../bpf/layout.js';
+import type {
+  ApplyResult, BackendChange, BackendRef, BackendStatus, ConfigApply, DenyList, Event, Stats, Status,
+} from '../control/api.js';
+import { addBackend, addDeny, removeBackend, removeDeny, setDrained } from '../control/edits.js';
+import { serveControl, type ControlHandlers } from '../control/server.js';
+import { DataPlane, removePins } from '../dataplane/dataplane.js';
+import { Syncer } from '../dataplane/syncer.js';
+import { XlbError } from '../errors.js';
+import { HealthChecker, type Target } from '../health/checker.js';
+import { rootLogger } from '../log.js';
+import { plan, PlanError, type Allocation, type Plan } from '../plan/planner.js';
+import { backendId, backendPort, type Pool } from '../pool.js';
+import { ConfigError, formatProblems, loadConfigFile, parseConfig } from '../../config/load.js';
+import type { Config } from '../../config/types.js';
+import { attachAll, detachAll } from './attach.js';
+import { formatMetrics } from './metrics.js';
+import { NextHops } from './nexthops.js';
+
+export interface DaemonOptions {
+  configPath: string;
+  detachOnExit: boolean;
+  verbose: boolean;
+}
+
+type State = 'loading' | 'ready' | 'stopping' | 'stopped';
+
+const RECENT_EVENTS = 1000;
+const EVENT_POLL_MS = 100;
+const NEXTHOP_REFRESH_MS = 5000;
+const NEXTHOP_RETRY_MS = 500;
+
+export class Daemon {
+  private state: State = 'loading';
+  private readonly started = Date.now();
+  private dp?: DataPlane;
+  private syncer?: Syncer;
+  private allocation?: Allocation;
+  private current?: Plan;
+  private pool: Pool;
+  private interfaces: Status['interfaces'] = [];
+  private control?: Server;
+  private metrics?: Server;
+  private ring?: RingBuffer;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly health: HealthChecker;
+  private readonly hops: NextHops;
+  private readonly recent: Event[] = [];
+  private readonly listeners = new Set<(e: Event) => void>();
+  /** CLOCK_MONOTONIC ns (the data plane's clock) -> epoch ms. */
+  private readonly monoToEpochMs = Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
+  private syncing = Promise.resolve();
+  private done!: (code: number) => void;
+  readonly finished = new Promise<number>((resolve) => (this.done = resolve));
+
+  constructor(private config: Config, private readonly options: DaemonOptions, private readonly log: Logger) {
+    this.pool = config.pool;
+    this.hops = new NextHops(config.node.interfaces, log.child({ module: 'nexthops' }));
+    this.health = new HealthChecker({
+      logger: log.child({ module: 'health' }),
+      onChange: () => void this.sync().catch((err) => this.log.error({ err }, 'sync after a health change failed')),
+    });
+  }
+
+  async start(): Promise<void> {
+    const node = this.config.node;
+    const dp = DataPlane.load({ pinPath: node.pinPath });
+    this.dp = dp;
+    const { adopted, replaced } = dp.pins;
+    for (const r of replaced) this.log.warn(r, `pinned map ${r.map} did not fit this xlb and was replaced: ${r.reason}`);
+    if (adopted.length) this.log.info({ maps: adopted.length, pinPath: node.pinPath }, 'adopted the pinned maps of a previous daemon');
+
+    this.syncer = new Syncer(dp.syncMaps(), dp.capacity.tableSize);
+    this.allocation = this.syncer.adopt(dp.syncMaps(), dp.capacity.backends);
+
+    await this.hops.refresh(this.addresses(), this.configuredMacs());
+    this.health.setTargets(this.targets());
+    await this.sync();
+
+    this.interfaces = attachAll(dp.program, node.interfaces, node.xdpMode, this.log.child({ module: 'attach' }));
+    for (const i of this.interfaces) {
+      const value = Buffer.alloc(8);
+      value.writeUInt32LE(i.ifindex);
+      dp.map('egress').update(layout.u32Key(i.ifindex), value);
+    }
+    // Next hops were resolved before the egress ports were known; redo the plan now that redirects can work.
+    await this.sync();
+
+    this.ring = new RingBuffer(dp.map('events'), (r) => this.onEvent(layout.event.decode(r)));
+    dp.map('settings').update(layout.u32Key(0), layout.settings.encode({ events: 1 }));
+    this.timers.push(setInterval(() => this.ring?.consume(), EVENT_POLL_MS));
+    this.scheduleNextHops();
+
+    this.control = await serveControl(node.controlSocket, this.handlers(), this.log.child({ module: 'control' }));
+    if (node.metrics) this.metrics = await this.serveMetrics(node.metrics.host, node.metrics.port);
+    this.state = 'ready';
+    this.log.info({ socket: node.controlSocket, services: this.pool.services.length }, 'ready');
+  }
+
+  private addresses(): Set<string> {
+    return new Set(this.pool.services.flatMap((s) => s.backends.map((b) => b.address)));
+  }
+
+  private configuredMacs(): Map<string, string> {
+    return new Map(this.pool.services.flatMap((s) => s.backends.flatMap((b) => (b.mac ? [[b.address, b.mac] as const] : []))));
+  }
+
+  private targets(): Target[] {
+    return this.pool.services.flatMap((s) => s.backends.map((b) => {
+      const t: Target = { id: backendId(s, b), service: s.name, address: b.address, check: s.health };
+      const port = backendPort(s, b);
+      if (port) t.port = port;
+      return t;
+    }));
+  }
+
+  private scheduleNextHops(): void {
+    const unresolved = [...this.addresses()].some((a) => !this.hops.get(a));
+    const timer = setTimeout(() => {
+      this.hops.refresh(this.addresses(), this.configuredMacs())
+        .then((changed) => (changed ? this.sync() : undefined))
+        .catch((err) => this.log.error({ err }, 'next-hop refresh failed'))
+        .finally(() => { if (this.state === 'ready' || this.state === 'loading') this.scheduleNextHops(); });
+    }, unresolved ? NEXTHOP_RETRY_MS : NEXTHOP_REFRESH_MS);
+    this.timers.push(timer);
+  }
+
+  private planFor(pool: Pool): Plan {
+    return plan({
+      pool,
+      capacity: this.dp!.capacity,
+      previous: this.allocation!,
+      isUp: (s, b) => this.health.isUp(backendId(s, b)),
+      nextHop: (_s, b) => this.hops.get(b.address),
+      local: this.hops.local,
+    });
+  }
+
+  /** Plans the current pool and writes the difference; serialised, so two changes never interleave their writes. */
+  private sync(): Promise<void> {
+    this.syncing = this.syncing.then(() => {
+      const next = this.planFor(this.pool);
+      const { writes } = this.syncer!.apply(next);
+      this.allocation = next.allocation;
+      this.current = next;
+      if (writes) this.log.debug({ writes }, 'maps updated');
+    });
+    return this.syncing;
+  }
+
+  /**
+   * Makes `pool` the pool, whole or not at all: it is planned first, and a pool that cannot be planned leaves the
+   * running one in place.
+   */
+  private async replacePool(pool: Pool): Promise<ApplyResult> {
+    await this.syncing;
+    try {
+      this.planFor(pool);
+    } catch (err) {
+      if (err instanceof PlanError) throw new XlbError('XLB_PLAN', err.message);
+      throw err;
+    }
+    this.pool = pool;
+    await this.hops.refresh(this.addresses(), this.configuredMacs());
+    this.health.setTargets(this.targets());
+    let writes = 0;
+    this.syncing = this.syncing.then(() => {
+      const next = this.planFor(this.pool);
+      writes = this.syncer!.apply(next).writes;
+      this.allocation = next.allocation;
+      this.current = next;
+    });
+    await this.syncing;
+    const backends = pool.services.reduce((n, s) => n + s.backends.length, 0);
+    this.log.info({ writes, services: pool.services.length, backends }, 'pool applied');
+    return { writes, services: pool.services.length, backends };
+  }
+
+  async reload(text?: string, source = this.options.configPath): Promise<ApplyResult> {
+    const { config, problems } = parseConfig(text ?? readFileSync(this.options.configPath, 'utf8'));
+    if (!config) {
+      throw new ConfigError('XLB_CONFIG_INVALID', `${source}: ${problems.length} problem(s); the running pool stays`, problems);
+    }
+    if (JSON.stringify(config.node) !== JSON.stringify(this.config.node)) {
+      this.log.warn({ source }, 'node settings changed: they take effect at the next restart; applying the pool only');
+    }
+    const result = await this.replacePool(config.pool);
+    this.config = { ...this.config, pool: config.pool };
+    return result;
+  }
+
+  private onEvent(e: layout.Event): void {
+    const services = this.current?.services ?? [];
+    const backends = this.current?.backends ?? [];
+    const svc = services.find((s) => s.id === e.service);
+    const be = backends.find((b) => b.index === e.backend);
+    const proto = (Object.keys(layout.PROTO) as layout.Protocol[]).find((p) => layout.PROTO[p] === e.proto) ?? String(e.proto);
+    const ported = proto === 'tcp' || proto === 'udp';
+    const event: Event = {
+      time: this.monoToEpochMs + Number(e.timeNs / 1_000_000n),
+      kind: layout.OUTCOMES[e.outcome]?.startsWith('drop_') ? 'drop' : 'flow',
+      source: e.src,
+      destination: e.dst,
+      protocol: proto,
+      verdict: layout.OUTCOMES[e.outcome] ?? `outcome ${e.outcome}`,
+    };
+    if (ported) {
+      event.sport = e.sport;
+      event.dport = e.dport;
+    }
+    if (svc) event.service = svc.name;
+    if (be) event.backend = be.value.port ? `${be.value.addr}:${be.value.port}` : be.value.addr;
+    this.recent.push(event);
+    if (this.recent.length > RECENT_EVENTS) this.recent.shift();
+    for (const l of this.listeners) l(event);
+  }
+
+  status(): Status {
+    const services = this.pool.services.map((s) => ({
+      name: s.name,
+      vip: s.vip,
+      protocol: s.protocol,
+      ...(s.port === undefined ? {} : { port: s.port }),
+      scheduler: s.scheduler,
+      forwarding: s.forwarding,
+      health: s.health.type,
+      allow: s.allow,
+      backends: s.backends.map((b): BackendStatus => ({
+        address: b.address,
+        ...(backendPort(s, b) ? { port: backendPort(s, b) } : {}),
+        weight: b.weight,
+        drained: b.drained,
+        health: this.health.isUp(backendId(s, b)) ? 'up' : 'down',
+        mac: this.hops.get(b.address)?.mac ?? null,
+      })),
+    }));
+    return {
+      role: 'standalone',
+      pid: process.pid,
+      uptime: Math.round((Date.now() - this.started) / 1000),
+      adopted: (this.dp?.pins.adopted.length ?? 0) > 0,
+      pinPath: this.config.node.pinPath,
+      interfaces: this.interfaces,
+      services,
+      deny: this.pool.deny,
+    };
+  }
+
+  stats(): Stats {
+    const dp = this.dp!;
+    const num = (c: layout.Counters) => ({ packets: Number(c.packets), bytes: Number(c.bytes), flowsNew: Number(c.flowsNew) });
+    const planned = this.current;
+    const services = this.pool.services.map((s) => {
+      const ps = planned?.services.find((p) => p.name === s.name);
+      const backends = s.backends.map((b) => {
+        const index = planned?.allocation.backends.get(backendId(s, b));
+        const c = index === undefined ? { packets: 0, bytes: 0, flowsNew: 0 } : num(dp.counters('backendStats', index));
+        const port = backendPort(s, b);
+        return { address: b.address, ...(port ? { port } : {}), ...c };
+      });
+      const c = ps ? num(dp.counters('serviceStats', ps.id)) : { packets: 0, bytes: 0, flowsNew: 0 };
+      return { name: s.name, ...c, backends };
+    });
+    const outcomes = Object.fromEntries(Object.entries(dp.outcomes()).map(([o, c]) => [o, { packets: Number(c.packets), bytes: Number(c.bytes) }]));
+    return { services, outcomes };
+  }
+
+  private eventsSuppressed(): number {
+    return this.dp!.map('eventBudget').lookupPerCpu(layout.u32Key(0))
+      .reduce((n, b) => n + Number(layout.eventBudget.decode(b).suppressed), 0);
+  }
+
+  private async serveMetrics(host: string, port: number): Promise<Server> {
+    const server = createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end('try /metrics\n');
+        return;
+      }
+      try {
+        const text = formatMetrics({
+          status: this.status(), stats: this.stats(), haActive: true,
+          healthTransitions: this.health.transitions(), eventsSuppressed: this.eventsSuppressed(),
+        });
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text);
+      } catch (err) {
+        this.log.error({ err }, 'metrics failed');
+        res.writeHead(500).end();
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    this.log.info({ host, port }, `metrics at http://${host}:${port}/metrics`);
+    return server;
+  }
+
+  private handlers(): ControlHandlers {
+    return {
+      status: () => this.status(),
+      stats: () => this.stats(),
+      applyConfig: (b: ConfigApply) => this.reload(b.yaml, b.source ?? 'the applied config'),
+      addBackend: (c: BackendChange) => this.replacePool(addBackend(this.pool, c)),
+      removeBackend: (r: BackendRef) => this.replacePool(removeBackend(this.pool, r)),
+      setDrained: (r: BackendRef, drained: boolean) => this.replacePool(setDrained(this.pool, r, drained)),
+      deny: (): DenyList => ({ deny: this.pool.deny }),
+      addDeny: async (cidr: string) => {
+        await this.replacePool(addDeny(this.pool, cidr));
+        return { deny: this.pool.deny };
+      },
+      removeDeny: async (cidr: string) => {
+        await this.replacePool(removeDeny(this.pool, cidr));
+        return { deny: this.pool.deny };
+      },
+      recentEvents: () => [...this.recent],
+      subscribe: (l) => {
+        this.listeners.add(l);
+        return () => this.listeners.delete(l);
+      },
+      detach: async () => {
+        const detached = await this.stop(true);
+        return { detached };
+      },
+    };
+  }
+
+  /** Stops serving; with `detach`, also takes the program off and removes the pins. Returns what was detached. */
+  async stop(detach: boolean): Promise<string[]> {
+    if (this.state === 'stopping' || this.state === 'stopped') return [];
+    this.state = 'stopping';
+    for (const t of this.timers) clearTimeout(t);
+    this.health.stop();
+    await this.syncing.catch(() => undefined);
+    this.metrics?.close();
+    // The control server closes after this request is answered.
+    setImmediate(() => this.control?.close());
+    let detached: string[] = [];
+    if (this.dp) {
+      try {
+        this.dp.map('settings').update(layout.u32Key(0), layout.settings.encode({ events: 0 }));
+      } catch (err) {
+        this.log.warn({ err }, 'could not switch events off');
+      }
+    }
+    this.ring?.close();
+    if (detach) {
+      detached = detachAll(this.config.node.interfaces, this.log.child({ module: 'attach' }));
+      this.dp?.close();
+      removePins(this.config.node.pinPath);
+      this.log.info({ detached }, 'detached; maps unpinned');
+    } else {
+      this.dp?.close();
+      this.log.info('stopped; the program stays attached and forwarding with the pinned maps');
+    }
+    this.state = 'stopped';
+    setImmediate(() => this.done(0));
+    return detached;
+  }
+}
+
+export async function runDaemon(options: DaemonOptions): Promise<number> {
+  const log = rootLogger(options.verbose);
+  let config: Config;
+  try {
+    config = loadConfigFile(options.configPath);
+  } catch (err) {
+    const e = err as ConfigError;
+    log.error({ code: e.code, problems: e.problems }, e.message);
+    return 1;
+  }
+  const daemon = new Daemon(config, options, log);
+  const stop = (signal: string) => {
+    log.info({ signal }, `${signal}: stopping`);
+    void daemon.stop(options.detachOnExit);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: reloading the config');
+    daemon.reload().catch((err: ConfigError | Error) => {
+      const problems = 'problems' in err ? formatProblems(err.problems) : [];
+      log.error({ err, problems }, `reload rejected, the running pool stays: ${err.message}`);
+    });
+  });
+  try {
+    await daemon.start();
+  } catch (err) {
+    log.error({ err }, `start failed: ${(err as Error).message}`);
+    await daemon.stop(true).catch(() => undefined);
+    return 1;
+  }
+  return daemon.finished;
+}

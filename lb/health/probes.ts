@@ -1,0 +1,205 @@
+// One health probe of one backend: the only I/O of health checking (ICMP via iputils ping, TCP connect, HTTP GET).
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import type { HealthCheck } from '../pool.js';
+
+export interface ProbeResult {
+  ok: boolean;
+  /** What was seen, for logs and `lbctl status`: "HTTP 200", "connect ECONNREFUSED", "timeout after 500ms", ... */
+  detail: string;
+}
+
+export interface ProbeOptions {
+  /**
+   * The ping binary (iputils), called as `ping -n -c 1 -W <seconds> -q <address>`.
+   * @default 'ping' (looked up in PATH)
+   */
+  ping?: string;
+}
+
+export type Probe = (
+  check: HealthCheck,
+  address: string,
+  port: number | undefined,
+  signal?: AbortSignal,
+  options?: ProbeOptions,
+) => Promise<ProbeResult>;
+
+export type HealthCheckErrorCode =
+  | 'XLB_HEALTH_NO_PORT'
+  | 'XLB_HEALTH_BAD_ADDRESS'
+  | 'XLB_HEALTH_BAD_CHECK'
+  | 'XLB_HEALTH_DUPLICATE_TARGET';
+
+/**
+ * A health check that cannot be run as given: a programming or validation error, never a backend failure (those are
+ * `{ ok: false }` results). Codes:
+ * - `XLB_HEALTH_NO_PORT`: a tcp/http check with neither `port` nor a backend port; give the check a port.
+ * - `XLB_HEALTH_BAD_ADDRESS`: the backend address is not an IP address.
+ * - `XLB_HEALTH_BAD_CHECK`: interval/timeout/rise/fall out of range, or an unknown type.
+ * - `XLB_HEALTH_DUPLICATE_TARGET`: two checker targets share an id.
+ */
+export class HealthCheckError extends Error {
+  readonly code: HealthCheckErrorCode;
+
+  constructor(code: HealthCheckErrorCode, message: string) {
+    super(message);
+    this.name = 'HealthCheckError';
+    this.code = code;
+  }
+}
+
+const USER_AGENT = 'xlb-health';
+
+/** The port a tcp/http check connects to, or throws: `check.port`, else the backend's port. */
+export function probePort(check: HealthCheck, backendPort: number | undefined): number {
+  const port = check.port ?? backendPort;
+  if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new HealthCheckError(
+      'XLB_HEALTH_NO_PORT',
+      `${check.type} health check needs a port from 1 to 65535, got ${port}: set health.port or the backend's port`,
+    );
+  }
+  return port;
+}
+
+/** The path an http check requests, or throws: `check.path`, else "/". */
+export function probePath(check: HealthCheck): string {
+  const path = check.path ?? '/';
+  if (!/^\/[\x21-\x7e]*$/.test(path)) {
+    throw new HealthCheckError(
+      'XLB_HEALTH_BAD_CHECK',
+      `http health check path must start with "/", without spaces or control characters, got ${JSON.stringify(path)}`,
+    );
+  }
+  return path;
+}
+
+/**
+ * Probes `address` once with `check`. Resolves `{ ok: false }` for every way the backend can fail (refused, timed out,
+ * bad status, ping without reply) and when `signal` aborts; rejects only with a HealthCheckError (a check that cannot
+ * run). `port` is the backend's resolved port; `check.port` wins over it. The timeout covers the whole probe.
+ */
+export const probe: Probe = async (check, address, port, signal, options = {}) => {
+  if (check.type === 'none') return { ok: true, detail: 'no health check' };
+  if (net.isIP(address) === 0) {
+    throw new HealthCheckError('XLB_HEALTH_BAD_ADDRESS', `health check target must be an IP address, got "${address}"`);
+  }
+  if (!(check.timeoutMs > 0)) {
+    throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `health check timeout must be above 0, got ${check.timeoutMs}ms`);
+  }
+  switch (check.type) {
+    case 'icmp':
+      return run(check.timeoutMs, signal, (done) => pingOnce(options.ping ?? 'ping', address, check.timeoutMs, done));
+    case 'tcp': {
+      const p = probePort(check, port);
+      return run(check.timeoutMs, signal, (done) => connectOnce(address, p, done));
+    }
+    case 'http': {
+      const p = probePort(check, port);
+      const path = probePath(check);
+      return run(check.timeoutMs, signal, (done) => getOnce(address, p, path, done));
+    }
+    default:
+      throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `unknown health check type "${(check as HealthCheck).type}"`);
+  }
+};
+
+/** Starts an attempt and returns its cleanup; the attempt calls `done` once with its result. */
+type Attempt = (done: (result: ProbeResult) => void) => () => void;
+
+/** Runs `attempt` under a timeout and an abort signal; the first of result, timeout or abort wins, then cleans up. */
+function run(timeoutMs: number, signal: AbortSignal | undefined, attempt: Attempt): Promise<ProbeResult> {
+  if (signal?.aborted) return Promise.resolve({ ok: false, detail: 'aborted' });
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let cleanup: (() => void) | undefined;
+    const finish = (result: ProbeResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      cleanup?.();
+      resolve(result);
+    };
+    const onAbort = (): void => finish({ ok: false, detail: 'aborted' });
+    const timer = setTimeout(() => finish({ ok: false, detail: `timeout after ${timeoutMs}ms` }), timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      cleanup = attempt(finish);
+    } catch (err) {
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      reject(err);
+      return;
+    }
+    if (settled) cleanup(); // the attempt finished synchronously, before its cleanup existed
+  });
+}
+
+/** "connect ECONNREFUSED", "read ECONNRESET", "HPE_INVALID_CONSTANT: Parse Error: ..." */
+function describe(err: NodeJS.ErrnoException): string {
+  if (err.syscall !== undefined && err.code !== undefined) return `${err.syscall} ${err.code}`;
+  if (err.code !== undefined) return `${err.code}: ${err.message}`;
+  return err.message;
+}
+
+function pingOnce(bin: string, address: string, timeoutMs: number, done: (r: ProbeResult) => void): () => void {
+  // -W takes whole seconds: round up, and let run()'s timer kill the child at timeoutMs for sub-second timeouts.
+  const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
+  const child = spawn(bin, ['-n', '-c', '1', '-W', String(seconds), '-q', address], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    if (stderr.length < 512) stderr += chunk;
+  });
+  child.on('error', (err) => done({ ok: false, detail: `spawn ${bin}: ${describe(err)}` }));
+  child.on('close', (code, signal) => {
+    if (code === 0) done({ ok: true, detail: 'echo reply' });
+    else if (code === 1) done({ ok: false, detail: 'no echo reply' });
+    else {
+      const why = stderr.trim().split('\n')[0] ?? '';
+      const status = code === null ? `killed by ${signal}` : `exit ${code}`;
+      done({ ok: false, detail: why ? `ping ${status}: ${why}` : `ping ${status}` });
+    }
+  });
+  return () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+}
+
+function connectOnce(address: string, port: number, done: (r: ProbeResult) => void): () => void {
+  const socket = net.connect({ host: address, port });
+  socket.once('connect', () => done({ ok: true, detail: 'connected' }));
+  socket.on('error', (err) => done({ ok: false, detail: describe(err) }));
+  return () => {
+    socket.destroy();
+  };
+}
+
+function getOnce(address: string, port: number, path: string, done: (r: ProbeResult) => void): () => void {
+  const req = http.request({
+    host: address,
+    port,
+    path,
+    method: 'GET',
+    agent: false,
+    headers: { 'User-Agent': USER_AGENT },
+  });
+  req.once('response', (res) => {
+    res.on('error', () => {}); // the body is not wanted: its end, cut short by the cleanup, is no error of ours
+    res.resume();
+    const status = res.statusCode ?? 0;
+    // The status line is the answer; the body is not read (the socket is destroyed by the cleanup).
+    done({ ok: status >= 200 && status <= 399, detail: `HTTP ${status}` });
+  });
+  req.on('error', (err) => done({ ok: false, detail: describe(err) }));
+  req.end();
+  return () => {
+    req.destroy();
+  };
+}
