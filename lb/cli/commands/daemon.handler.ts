@@ -1,0 +1,10 @@
+// Runs the daemon in this process. Loaded only by the `daemon` verb, so the other verbs never load libbpf.
+import type { ArgumentsCamelCase } from 'yargs';
+import type { DaemonArgs } from './daemon.js';
+
+export async function daemon(args: ArgumentsCamelCase<DaemonArgs>): Promise<void> {
+  const { runDaemon } = await import('../../daemon/daemon.js');
+  const code = await runDaemon({ configPath: args.config, detachOnExit: args.detachOnExit, verbose: args.verbose });
+  // The daemon reports its own errors; lbctl only ends with its exit code.
+  if (code !== 0) process.exitCode = code;
+}

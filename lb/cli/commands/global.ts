@@ -1,0 +1,81 @@
+// The options every lbctl verb takes (--socket, -c/--config, --verbose) and how they resolve to a control socket.
+import { readFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
+import { parse } from 'yaml';
+import { DEFAULTS } from '../../../config/types.js';
+import { ControlClient } from '../client.js';
+import { CliError } from '../errors.js';
+
+export interface GlobalArgs {
+  socket?: string;
+  config?: string;
+  verbose: boolean;
+}
+
+/** The environment variable naming the control socket when neither --socket nor -c is given. */
+export const SOCKET_ENV = 'XLB_SOCKET';
+
+export function withGlobalOptions(y: Argv): Argv<GlobalArgs> {
+  return y
+    .option('socket', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'the daemon\'s control socket',
+      defaultDescription: `-c FILE's, else $${SOCKET_ENV}, else ${DEFAULTS.controlSocket}`,
+      global: true,
+    })
+    .option('config', {
+      alias: 'c',
+      type: 'string',
+      requiresArg: true,
+      describe: 'the node\'s config file (its node.control_socket is the socket)',
+      global: true,
+    })
+    .option('verbose', {
+      type: 'boolean',
+      default: false,
+      describe: 'show error codes and stack traces',
+      global: true,
+    });
+}
+
+/**
+ * The control socket: --socket; else -c FILE's node.control_socket (the default socket when the file has none, as
+ * the daemon started with it would use); else $XLB_SOCKET; else /run/xlb/xlb.sock.
+ * Only node.control_socket is read from FILE, so a file with problems elsewhere still names its daemon.
+ */
+export function resolveSocket(args: Pick<GlobalArgs, 'socket' | 'config'>, env: NodeJS.ProcessEnv = process.env): string {
+  if (args.socket) return args.socket;
+  if (args.config) return controlSocketOf(args.config);
+  return env[SOCKET_ENV] || DEFAULTS.controlSocket;
+}
+
+function controlSocketOf(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError('XLB_CONFIG_UNREADABLE',
+      `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}) to find its control socket; pass --socket instead`,
+      { cause: err });
+  }
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (err) {
+    throw new CliError('XLB_CONFIG_INVALID',
+      `${file} is not valid YAML, so its control socket is unknown (run lbctl config check ${file}); pass --socket instead`,
+      { cause: err });
+  }
+  const node = (doc as { node?: { control_socket?: unknown } } | null)?.node;
+  const socket = node?.control_socket;
+  if (socket === undefined || socket === null) return DEFAULTS.controlSocket;
+  if (typeof socket !== 'string' || socket === '') {
+    throw new CliError('XLB_CONFIG_INVALID', `${file}: node.control_socket is not a path; pass --socket instead`);
+  }
+  return socket;
+}
+
+export function clientFor(args: Pick<GlobalArgs, 'socket' | 'config'>): ControlClient {
+  return new ControlClient(resolveSocket(args));
+}

@@ -1,0 +1,218 @@
+// lbctl's output layer, the only place that writes to the terminal: aligned tables and human units for people,
+// the API objects as they are for --json. The render* functions are pure (lines in, lines out) and tested as such.
+import type { BackendStatus, CounterSet, Event, ServiceStatus, Stats, Status } from '../control/api.js';
+
+export function writeOut(lines: string[]): void {
+  if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+export function writeErr(lines: string[]): void {
+  if (lines.length > 0) process.stderr.write(`${lines.join('\n')}\n`);
+}
+
+/** --json: the API object as it is, two-space indented, one trailing newline. */
+export function writeJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** A stream of objects (events): one compact JSON object per line (NDJSON), as the daemon sends them. */
+export function writeJsonLine(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+// ---- units -------------------------------------------------------------------------------------------------------
+
+/** 1234567 -> "1,234,567". */
+export function formatCount(n: number): string {
+  const [int, frac] = String(Math.abs(n)).split('.') as [string, string | undefined];
+  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${n < 0 ? '-' : ''}${grouped}${frac ? `.${frac}` : ''}`;
+}
+
+const SI = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
+
+/** Bytes in SI units, three significant digits: 999 -> "999 B", 1234 -> "1.23 kB", 56789012 -> "56.8 MB". */
+export function formatBytes(n: number): string {
+  if (n < 999.5) return `${Math.round(n)} B`;
+  let unit = 0;
+  let v = n;
+  while (v >= 999.5 && unit < SI.length - 1) {
+    v /= 1000;
+    unit++;
+  }
+  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${SI[unit]}`;
+}
+
+/** A per-second rate: "0", "0.5", "12", "1,234". */
+export function formatRate(n: number): string {
+  if (n === 0) return '0';
+  return n < 10 ? n.toFixed(1) : formatCount(Math.round(n));
+}
+
+/** Seconds as the two largest units: 42 -> "42s", 3725 -> "1h 2m", 90061 -> "1d 1h". */
+export function formatDuration(seconds: number): string {
+  let s = Math.max(0, Math.floor(seconds));
+  const parts: [number, string][] = [];
+  for (const [size, unit] of [[86400, 'd'], [3600, 'h'], [60, 'm'], [1, 's']] as const) {
+    parts.push([Math.floor(s / size), unit]);
+    s %= size;
+  }
+  const first = parts.findIndex(([v]) => v > 0);
+  if (first === -1) return '0s';
+  return parts.slice(first, first + 2).map(([v, u]) => `${v}${u}`).join(' ');
+}
+
+/** "198.18.1.11:8080", or the address alone without a port. */
+export function formatEndpoint(address: string, port?: number): string {
+  return port ? `${address}:${port}` : address;
+}
+
+// ---- tables ------------------------------------------------------------------------------------------------------
+
+export type Align = 'left' | 'right';
+
+/**
+ * Header and rows padded into columns two spaces apart; `align` per column (default left; numbers read better
+ * right-aligned). Trailing spaces are trimmed.
+ */
+export function table(headers: string[], rows: string[][], align: Align[] = []): string[] {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (align[i] === 'right' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)];
+}
+
+/** "key  value" lines with the keys padded to one width. */
+export function keyValues(pairs: [string, string][]): string[] {
+  const width = Math.max(...pairs.map(([k]) => k.length));
+  return pairs.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
+}
+
+// ---- status ------------------------------------------------------------------------------------------------------
+
+export function renderStatus(s: Status): string[] {
+  const interfaces = s.interfaces.map((i) => `${i.name} (ifindex ${i.ifindex}, ${i.mode})`).join(', ');
+  const lines = keyValues([
+    ['role', s.nodeId ? `${s.role} (node ${s.nodeId})` : s.role],
+    ['pid', String(s.pid)],
+    ['uptime', formatDuration(s.uptime)],
+    ['maps', `${s.pinPath} (${s.adopted ? 'adopted from a previous daemon' : 'created by this daemon'})`],
+    ['interfaces', interfaces || 'none'],
+    ['deny', s.deny.length ? s.deny.join(', ') : 'none'],
+  ]);
+  lines.push('');
+  if (s.services.length === 0) {
+    lines.push('no services');
+    return lines;
+  }
+  lines.push(...table(
+    ['SERVICE', 'VIP', 'PROTOCOL', 'PORT', 'SCHEDULER', 'FORWARDING', 'CHECK', 'ALLOW', 'UP'],
+    s.services.map((v) => [
+      v.name, v.vip, v.protocol, v.port ? String(v.port) : '-', v.scheduler, v.forwarding, v.health,
+      v.allow.length ? v.allow.join(',') : 'any', `${v.backends.filter((b) => b.health === 'up').length}/${v.backends.length}`,
+    ]),
+    ['left', 'left', 'left', 'right', 'left', 'left', 'left', 'left', 'right'],
+  ));
+  const backends = s.services.flatMap((v) => v.backends.map((b) => [v, b] as [ServiceStatus, BackendStatus]));
+  lines.push('');
+  if (backends.length === 0) {
+    lines.push('no backends');
+    return lines;
+  }
+  lines.push(...table(
+    ['SERVICE', 'BACKEND', 'WEIGHT', 'HEALTH', 'DRAINED', 'MAC'],
+    backends.map(([v, b]) => [
+      v.name, formatEndpoint(b.address, b.port), String(b.weight), b.health, b.drained ? 'yes' : 'no',
+      b.mac ?? 'unresolved',
+    ]),
+    ['left', 'left', 'right', 'left', 'left', 'left'],
+  ));
+  return lines;
+}
+
+// ---- stats -------------------------------------------------------------------------------------------------------
+
+/** A previous sample for --watch: rates are (now - before) / seconds. */
+export interface StatsSample {
+  stats: Stats;
+  /** Seconds between the two samples. */
+  seconds: number;
+}
+
+/**
+ * Packets, bytes and new flows per service (BACKEND "all") and per backend, then packets and bytes per outcome.
+ * Given `previous`, each total is followed by its rate per second ("-" where there is no earlier sample, or the
+ * counter went backwards, e.g. the daemon restarted).
+ */
+export function renderStats(stats: Stats, previous?: StatsSample | null): string[] {
+  const withRates = previous !== undefined;
+  const before = new Map<string, CounterSet>();
+  const beforeOutcome = new Map<string, { packets: number; bytes: number }>();
+  if (previous) {
+    for (const s of previous.stats.services) {
+      before.set(s.name, s);
+      for (const b of s.backends) before.set(`${s.name}>${formatEndpoint(b.address, b.port)}`, b);
+    }
+    for (const [name, o] of Object.entries(previous.stats.outcomes)) beforeOutcome.set(name, o);
+  }
+  const rate = (now: number, then: number | undefined): string =>
+    !previous || then === undefined || now < then || previous.seconds <= 0 ? '-' : formatRate((now - then) / previous.seconds);
+  const byteRate = (now: number, then: number | undefined): string =>
+    !previous || then === undefined || now < then || previous.seconds <= 0 ? '-' : `${formatBytes((now - then) / previous.seconds)}/s`;
+
+  const counterCells = (c: CounterSet, was: CounterSet | undefined): string[] =>
+    withRates
+      ? [formatCount(c.packets), rate(c.packets, was?.packets), formatBytes(c.bytes), byteRate(c.bytes, was?.bytes),
+        formatCount(c.flowsNew), rate(c.flowsNew, was?.flowsNew)]
+      : [formatCount(c.packets), formatBytes(c.bytes), formatCount(c.flowsNew)];
+
+  const rows: string[][] = [];
+  for (const s of stats.services) {
+    rows.push([s.name, 'all', ...counterCells(s, before.get(s.name))]);
+    for (const b of s.backends) {
+      const endpoint = formatEndpoint(b.address, b.port);
+      rows.push([s.name, endpoint, ...counterCells(b, before.get(`${s.name}>${endpoint}`))]);
+    }
+  }
+  const counterHeaders = withRates
+    ? ['PACKETS', 'PKT/S', 'BYTES', 'BYTES/S', 'NEW FLOWS', 'FLOWS/S']
+    : ['PACKETS', 'BYTES', 'NEW FLOWS'];
+  const lines = rows.length
+    ? table(['SERVICE', 'BACKEND', ...counterHeaders], rows, ['left', 'left', ...counterHeaders.map((): Align => 'right')])
+    : ['no services'];
+
+  const outcomes = Object.entries(stats.outcomes);
+  if (outcomes.length) {
+    const outcomeHeaders = withRates ? ['PACKETS', 'PKT/S', 'BYTES', 'BYTES/S'] : ['PACKETS', 'BYTES'];
+    lines.push('');
+    lines.push(...table(
+      ['OUTCOME', ...outcomeHeaders],
+      outcomes.map(([name, o]) => {
+        const was = beforeOutcome.get(name);
+        return withRates
+          ? [name, formatCount(o.packets), rate(o.packets, was?.packets), formatBytes(o.bytes), byteRate(o.bytes, was?.bytes)]
+          : [name, formatCount(o.packets), formatBytes(o.bytes)];
+      }),
+      ['left', ...outcomeHeaders.map((): Align => 'right')],
+    ));
+  }
+  return lines;
+}
+
+// ---- events ------------------------------------------------------------------------------------------------------
+
+/**
+ * One line per event:
+ * `2025-01-02T03:04:05.678Z  flow  tx  tcp  203.0.113.5:40000 -> 198.18.0.10:80  web -> 198.18.1.11:8080`
+ */
+export function renderEvent(e: Event): string {
+  const parts = [
+    new Date(e.time).toISOString(), e.kind, e.verdict, e.protocol,
+    `${formatEndpoint(e.source, e.sport)} -> ${formatEndpoint(e.destination, e.dport)}`,
+  ];
+  if (e.service || e.backend) parts.push([e.service ?? '?', e.backend].filter(Boolean).join(' -> '));
+  return parts.join('  ');
+}
