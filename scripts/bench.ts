@@ -2,13 +2,13 @@
 // XDP_TX, all in one run. The program rewrites frames in place, so BPF_PROG_TEST_RUN's own repeat would time its
 // rewritten output from the second run on: every sample is one call with repeat = 1 and a fresh copy of the frame, and
 // the kernel's duration for that call is the sample. Medians, so a scheduling hiccup does not move the figure.
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { BpfObject, ifNameToIndex, unshareNetwork, type BpfProgram } from '../lb/bpf/libbpf.js';
+import { BpfObject, type BpfProgram } from '../lb/bpf/libbpf.js';
 import { u32Key } from '../lb/bpf/layout.js';
 import { caseNamed, clientFrame, POOL } from '../test/fixtures/cases.js';
 import { TCP_FLAGS } from '../test/support/frames.js';
-import { CLIENT_MAC, Harness, xdpContext } from '../test/support/harness.js';
+import { Harness, xdpContext } from '../test/support/harness.js';
+import { routedNetwork } from '../test/support/routed.js';
 
 const SAMPLES = Number(process.env.XLB_BENCH_SAMPLES ?? 20000);
 const ROUNDS = 5;
@@ -36,25 +36,10 @@ function median(xs: number[]): number {
   return s[s.length >> 1];
 }
 
-/**
- * A namespace of the bench's own, with the route and neighbour a NAT reply needs, so the reverse case times the path
- * real replies take: fib lookup, rewrite, redirect.
- */
-function prepareNetwork(): { back: number; front: number } {
-  unshareNetwork();
-  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'inherit'] });
-  ip('link', 'add', 'front', 'type', 'veth', 'peer', 'name', 'front-peer');
-  ip('link', 'add', 'back', 'type', 'veth', 'peer', 'name', 'back-peer');
-  for (const dev of ['front', 'front-peer', 'back', 'back-peer']) ip('link', 'set', dev, 'up');
-  ip('addr', 'add', '198.18.0.254/24', 'dev', 'front');
-  ip('addr', 'add', '198.18.1.254/24', 'dev', 'back');
-  ip('neigh', 'replace', '198.18.0.1', 'lladdr', CLIENT_MAC, 'dev', 'front', 'nud', 'permanent');
-  execFileSync('sysctl', ['-qw', 'net.ipv4.conf.all.forwarding=1']);
-  return { back: ifNameToIndex('back'), front: ifNameToIndex('front') };
-}
-
 function main(): void {
-  const net = prepareNetwork();
+  // A namespace of the bench's own, with the route and neighbour a NAT reply needs, so the reverse case times the
+  // path real replies take: fib lookup, rewrite, redirect.
+  const net = routedNetwork();
   const h = new Harness(POOL, { maxFlows: 1 << 20 });
   const floor = BpfObject.open(fileURLToPath(new URL('../bpf/floor.o', import.meta.url)));
   try {

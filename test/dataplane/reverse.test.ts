@@ -1,39 +1,25 @@
 // NAT replies, backend -> client, translated back to VIP:port. With a route and neighbour in this test's namespace,
 // bpf_fib_lookup gives the next hop and the reply is forwarded from XDP; without one, the kernel gets it to route.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
-import { ifNameToIndex } from '../../lb/bpf/libbpf.js';
 import { CLIENT, POOL, VIP, BACKENDS } from '../fixtures/cases.js';
 import { buildFrame, parseFrame, TCP_FLAGS, type FrameSpec } from '../support/frames.js';
 import { backendMac, CLIENT_MAC, Harness, LB_MAC } from '../support/harness.js';
-import { isolateNetwork } from '../support/isolate.js';
+import { routedNetwork } from '../support/routed.js';
 
-isolateNetwork();
-
-const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-
-// This process's own namespace: a client side (front) and a backend side (back), routing enabled.
-ip('link', 'add', 'front', 'type', 'veth', 'peer', 'name', 'front-peer');
-ip('link', 'add', 'back', 'type', 'veth', 'peer', 'name', 'back-peer');
-for (const dev of ['front', 'front-peer', 'back', 'back-peer']) ip('link', 'set', dev, 'up');
-ip('addr', 'add', '198.18.0.254/24', 'dev', 'front');
-ip('addr', 'add', '198.18.1.254/24', 'dev', 'back');
-ip('neigh', 'replace', CLIENT, 'lladdr', CLIENT_MAC, 'dev', 'front', 'nud', 'permanent');
-execFileSync('sysctl', ['-qw', 'net.ipv4.conf.all.forwarding=1']);
-// /sys shows the namespace it was mounted in, not this one: ask ip.
-const frontMac: string = JSON.parse(execFileSync('ip', ['-j', 'link', 'show', 'front'], { encoding: 'utf8' }))[0].address;
+const net = routedNetwork();
+const frontMac = net.frontMac;
 
 const replySpec: FrameSpec = {
   srcMac: backendMac(BACKENDS[0]), dstMac: LB_MAC, src: BACKENDS[0], dst: CLIENT, proto: 'tcp', sport: 8080,
   dport: 40000, tcpFlags: TCP_FLAGS.SYN | TCP_FLAGS.ACK, ttl: 64,
 };
 
-const arrivingOn = (dev: string) => ifNameToIndex(dev);
+const arrivingOn = (dev: 'front' | 'back') => net[dev];
 
 test('a reply routed out of another interface is redirected, source VIP:80, TTL down by one, next-hop MACs', (t) => {
   const h = new Harness(POOL);
   t.teardown(() => h.close());
-  const front = ifNameToIndex('front');
+  const front = net.front;
   const value = Buffer.alloc(8);
   value.writeUInt32LE(front);
   const key = Buffer.alloc(4);
