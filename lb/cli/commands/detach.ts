@@ -4,7 +4,7 @@ import type { GlobalArgs } from './global.js';
 
 export const detachCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'detach',
-  describe: 'remove the program from the interfaces; the daemon then exits',
+  describe: 'remove the program from the interfaces and the pins; without a daemon, those of the -c config',
   builder: (y) => y.example('$0 detach', 'stop load balancing on this node'),
   handler: async (args) => (await import('./detach.handler.js')).detach(args),
 };
