@@ -54,6 +54,11 @@ function usageLine(y: Argv): string | undefined {
 }
 
 async function main(): Promise<void> {
+  // A reader that went away (lbctl events --follow | head) ends the run quietly, as for any Unix filter.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const argv = hideBin(process.argv);
   const verbose = argv.includes('--verbose');
   const code = await handleErrors(verbose, async () => {

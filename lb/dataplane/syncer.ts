@@ -26,6 +26,8 @@ interface LiveService {
   value: Buffer;
   slot: number;
   table: number[];
+  /** What the idle slot holds, when known: a change writes only the entries that differ from it. */
+  idle?: number[];
 }
 
 export interface SyncResult {
@@ -172,12 +174,15 @@ export class Syncer {
     const slot = live ? (tableChanged ? live.slot ^ 1 : live.slot) : 0;
     if (tableChanged) {
       const base = (s.id * 2 + slot) * this.tableSize;
-      s.table.forEach((backendIndex, i) => this.write(this.maps.tables, layout.u32Key(base + i), layout.u32Key(backendIndex)));
+      const before = live?.idle;
+      s.table.forEach((backendIndex, i) => {
+        if (before?.[i] !== backendIndex) this.write(this.maps.tables, layout.u32Key(base + i), layout.u32Key(backendIndex));
+      });
     }
     const key = layout.serviceKey.encode(s.key);
     const value = layout.service.encode(serviceValue(s, slot));
     if (!live?.value.equals(value)) this.write(this.maps.services, key, value);
-    this.services.set(hex, { key, value, slot, table: s.table });
+    this.services.set(hex, { key, value, slot, table: s.table, idle: tableChanged ? live?.table : live?.idle });
   }
 
   private addKeys(map: WritableMap, live: Map<string, Buffer>, wanted: Map<string, Buffer>): void {

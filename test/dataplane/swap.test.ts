@@ -56,3 +56,21 @@ for (const scheduler of ['rr', 'maglev'] as const) {
     }
   });
 }
+
+test('a change writes only the table entries that differ from what the idle slot holds', (t) => {
+  const backends = ['198.18.1.11', '198.18.1.12', '198.18.1.13'];
+  const web = (drained?: number) => pool(service({ name: 'web', protocol: 'tcp', port: 80, scheduler: 'maglev' },
+    backends.map((address, i) => ({ address, drained: i === drained }))));
+  const h = new Harness(web());
+  t.teardown(() => h.close());
+  const size = h.dp.capacity.tableSize;
+  const writesFor = (p: ReturnType<typeof web>) => {
+    let writes = 0;
+    h.applyWatched(p, () => writes++);
+    return writes;
+  };
+  t.is(writesFor(web(2)), size + 1, 'the idle slot was never written: every entry, then the service entry');
+  t.is(writesFor(web()), 1, 'undrain finds its table in the idle slot: only the service entry flips');
+  const other = writesFor(web(1));
+  t.true(other > 1 && other < size, `draining another backend rewrote ${other} entries, those that differ`);
+});
