@@ -86,6 +86,7 @@ const c = {
   bpf_map__key_size: libbpf.func('uint32_t bpf_map__key_size(const bpf_map *map)') as (map: Ptr) => number,
   bpf_map__value_size: libbpf.func('uint32_t bpf_map__value_size(const bpf_map *map)') as (map: Ptr) => number,
   bpf_map__max_entries: libbpf.func('uint32_t bpf_map__max_entries(const bpf_map *map)') as (map: Ptr) => number,
+  bpf_map__map_flags: libbpf.func('uint32_t bpf_map__map_flags(const bpf_map *map)') as (map: Ptr) => number,
   bpf_map__set_max_entries: libbpf.func('int bpf_map__set_max_entries(bpf_map *map, uint32_t n)') as (
     map: Ptr,
     n: number,
@@ -175,6 +176,8 @@ export const BPF_F_TEST_XDP_LIVE_FRAMES = 2;
 /** Flags of BpfMap.update (BPF_ANY, BPF_NOEXIST, BPF_EXIST). */
 export const MAP_UPDATE = { ANY: 0, NOEXIST: 1, EXIST: 2 } as const;
 /** The map types this project uses (enum bpf_map_type). */
+/** Flags the kernel sets on some maps by itself, so a pin's flags may differ from its declaration by these. */
+export const BPF_F_RDONLY_PROG = 1 << 7;
 export const BPF_MAP_TYPE = {
   HASH: 1,
   ARRAY: 2,
@@ -498,6 +501,11 @@ export class BpfMap {
 
   get maxEntries(): number {
     return c.bpf_map__max_entries(this.#live('bpf_map__max_entries'));
+  }
+
+  /** BPF_F_* creation flags as the object declares them (the kernel may add some, e.g. to devmaps). */
+  get flags(): number {
+    return c.bpf_map__map_flags(this.#live('bpf_map__map_flags'));
   }
 
   get fd(): number {

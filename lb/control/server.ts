@@ -159,7 +159,8 @@ export async function serveControl(path: string, handlers: ControlHandlers, log:
   return server;
 }
 
-function answers(path: string): Promise<boolean> {
+/** Whether a daemon listens on the control socket `path`. */
+export function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(path);
     s.once('connect', () => { s.destroy(); resolve(true); });

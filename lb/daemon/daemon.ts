@@ -9,7 +9,7 @@ import type {
   ApplyResult, BackendChange, BackendRef, BackendStatus, ConfigApply, DenyList, Event, Stats, Status,
 } from '../control/api.js';
 import { addBackend, addDeny, removeBackend, removeDeny, setDrained } from '../control/edits.js';
-import { serveControl, type ControlHandlers } from '../control/server.js';
+import { answers, serveControl, type ControlHandlers } from '../control/server.js';
 import { DataPlane, removePins } from '../dataplane/dataplane.js';
 import { Syncer } from '../dataplane/syncer.js';
 import { XlbError } from '../errors.js';
@@ -35,6 +35,8 @@ const RECENT_EVENTS = 1000;
 const EVENT_POLL_MS = 100;
 const NEXTHOP_REFRESH_MS = 5000;
 const NEXTHOP_RETRY_MS = 500;
+/** How long start waits for backends' neighbours before attaching, so the first packets find their next hops. */
+const NEXTHOP_SETTLE_MS = 3000;
 
 export class Daemon {
   private state: State = 'loading';
@@ -70,6 +72,10 @@ export class Daemon {
 
   async start(): Promise<void> {
     const node = this.config.node;
+    // Before touching pins or interfaces: a second daemon for the same node must leave the running one alone.
+    if (await answers(node.controlSocket)) {
+      throw new XlbError('XLB_CONFLICT', `another xlb daemon answers on ${node.controlSocket}; stop it first, or give this node its own node.control_socket and node.pin_path`);
+    }
     const dp = DataPlane.load({ pinPath: node.pinPath });
     this.dp = dp;
     const { adopted, replaced } = dp.pins;
@@ -79,7 +85,7 @@ export class Daemon {
     this.syncer = new Syncer(dp.syncMaps(), dp.capacity.tableSize);
     this.allocation = this.syncer.adopt(dp.syncMaps(), dp.capacity.backends);
 
-    await this.hops.refresh(this.addresses(), this.configuredMacs());
+    await this.hops.settle(this.addresses(), this.configuredMacs(), NEXTHOP_SETTLE_MS);
     this.health.setTargets(this.targets());
     await this.sync();
 
@@ -330,6 +336,24 @@ export class Daemon {
     };
   }
 
+  /**
+   * After a failed start: undoes only what this daemon made. Pins and a program it adopted from a running or stopped
+   * predecessor stay as they were; a fresh install is taken off and unpinned.
+   */
+  async abort(): Promise<void> {
+    this.state = 'stopping';
+    for (const t of this.timers) clearTimeout(t);
+    this.health.stop();
+    this.ring?.close();
+    this.control?.close();
+    this.metrics?.close();
+    const fresh = this.dp !== undefined && this.dp.pins.adopted.length === 0;
+    if (fresh && this.interfaces.length) detachAll(this.interfaces.map((i) => i.name), this.log.child({ module: 'attach' }));
+    this.dp?.close();
+    if (fresh) removePins(this.config.node.pinPath);
+    this.state = 'stopped';
+  }
+
   /** Stops serving; with `detach`, also takes the program off and removes the pins. Returns what was detached. */
   async stop(detach: boolean): Promise<string[]> {
     if (this.state === 'stopping' || this.state === 'stopped') return [];
@@ -370,8 +394,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   try {
     config = loadConfigFile(options.configPath);
   } catch (err) {
-    const e = err as ConfigError;
-    log.error({ code: e.code, problems: e.problems }, e.message);
+    // Plain lines, as lbctl config check prints them: this is what an operator reads first.
+    process.stderr.write(`lbctl daemon: ${(err as Error).message}\n`);
     return 1;
   }
   const daemon = new Daemon(config, options, log);
@@ -392,7 +416,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     await daemon.start();
   } catch (err) {
     log.error({ err }, `start failed: ${(err as Error).message}`);
-    await daemon.stop(true).catch(() => undefined);
+    await daemon.abort().catch((e) => log.error({ err: e }, 'cleanup after the failed start failed'));
     return 1;
   }
   return daemon.finished;

@@ -50,6 +50,16 @@ export class NextHops {
     return this.ownAddresses;
   }
 
+  /** Refreshes until every address has a next hop or `ms` have passed (new neighbours take an ARP round trip). */
+  async settle(addresses: ReadonlySet<string>, configured: ReadonlyMap<string, string>, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    await this.refresh(addresses, configured);
+    while ([...addresses].some((a) => !this.get(a)) && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await this.refresh(addresses, configured);
+    }
+  }
+
   /** Refreshes every address; resolves true when any resolution changed. */
   async refresh(addresses: Iterable<string>, configured: ReadonlyMap<string, string>): Promise<boolean> {
     const links = new Map((await ipJson<LinkJson[]>(['link', 'show'])).map((l) => [l.ifname, l]));

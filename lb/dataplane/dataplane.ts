@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfObject, closeFd, mapInfo, objGet, type BpfMap, type BpfProgram } from '../bpf/libbpf.js';
+import { BPF_F_RDONLY_PROG, BpfObject, closeFd, mapInfo, objGet, type BpfMap, type BpfProgram } from '../bpf/libbpf.js';
 import * as layout from '../bpf/layout.js';
 import type { Capacity } from '../plan/planner.js';
 import type { AdoptMaps } from './syncer.js';
@@ -94,8 +94,9 @@ export class DataPlane {
 }
 
 /**
- * Points every map at its pin. libbpf reuses a pin whose type and sizes match and pins the rest at load; a pin that
- * does not match (an older layout, another size) is removed first, so it is replaced rather than trusted or fatal.
+ * Adopts every pin that fits its map (by fd: libbpf 1.1's own check trips over flags the kernel adds to devmaps) and
+ * has libbpf pin the rest at load. A pin that does not fit (an older layout, another size) is removed first, so it is
+ * replaced rather than trusted or fatal.
  */
 function preparePins(object: BpfObject, pinPath: string, report: PinReport): void {
   mkdirSync(pinPath, { recursive: true });
@@ -103,35 +104,39 @@ function preparePins(object: BpfObject, pinPath: string, report: PinReport): voi
     if (map.name.includes('.')) continue;
     const path = join(pinPath, map.name);
     if (existsSync(path)) {
-      const reason = pinMismatch(map, path);
-      if (reason === undefined) {
+      const fd = adoptable(map, path, report);
+      if (fd !== undefined) {
+        try {
+          map.reuseFd(fd);
+        } finally {
+          closeFd(fd);
+        }
         report.adopted.push(map.name);
-      } else {
-        rmSync(path);
-        report.replaced.push({ map: map.name, reason });
+        continue;
       }
+      rmSync(path);
     }
     map.setPinPath(path);
   }
 }
 
-function pinMismatch(map: BpfMap, path: string): string | undefined {
+/** The pin's fd when it fits `map`; otherwise records why not and returns undefined. */
+function adoptable(map: BpfMap, path: string, report: PinReport): number | undefined {
   let fd: number;
   try {
     fd = objGet(path);
   } catch (err) {
-    return `unreadable: ${(err as Error).message}`;
+    report.replaced.push({ map: map.name, reason: `unreadable: ${(err as Error).message}` });
+    return undefined;
   }
-  try {
-    const info = mapInfo(fd);
-    const want = [map.type, map.keySize, map.valueSize, map.maxEntries];
-    const have = [info.type, info.keySize, info.valueSize, info.maxEntries];
-    if (want.every((v, i) => v === have[i])) return undefined;
-    return `pinned as type ${have[0]}, key ${have[1]} B, value ${have[2]} B, ${have[3]} entries; ` +
-      `this object wants type ${want[0]}, key ${want[1]} B, value ${want[2]} B, ${want[3]} entries`;
-  } finally {
-    closeFd(fd);
-  }
+  const info = mapInfo(fd);
+  const want = [map.type, map.keySize, map.valueSize, map.maxEntries, map.flags];
+  const have = [info.type, info.keySize, info.valueSize, info.maxEntries, info.flags & ~BPF_F_RDONLY_PROG];
+  if (want.every((v, i) => v === have[i])) return fd;
+  closeFd(fd);
+  const describe = (v: number[]) => `type ${v[0]}, key ${v[1]} B, value ${v[2]} B, ${v[3]} entries, flags ${v[4]}`;
+  report.replaced.push({ map: map.name, reason: `pinned as ${describe(have)}; this object wants ${describe(want)}` });
+  return undefined;
 }
 
 /** Removes every pin under `pinPath` and the directory itself. */
