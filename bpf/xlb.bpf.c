@@ -21,6 +21,7 @@
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 #define ICMP_ECHO 8
+#define XLB_NS_PER_EVENT (1000000000ull / XLB_EVENTS_PER_SEC)
 
 /* <linux/icmp.h> drags in libc headers that do not build for the BPF target. */
 struct icmphdr {
@@ -30,9 +31,6 @@ struct icmphdr {
 	__be16 id;
 	__be16 sequence;
 };
-
-/* Returned by the helpers below when the packet goes on to the next step rather than to a verdict. */
-#define XLB_CONTINUE -1
 
 struct packet {
 	struct ethhdr *eth;
@@ -128,10 +126,16 @@ static __always_inline void report(const struct packet *p, const struct xlb_serv
 	if (!budget)
 		return;
 	now = bpf_ktime_get_ns();
-	refill = (now - budget->last_ns) / (1000000000ull / XLB_EVENTS_PER_SEC);
+	refill = (now - budget->last_ns) / XLB_NS_PER_EVENT;
 	if (refill) {
-		budget->tokens = budget->tokens + refill > XLB_EVENTS_PER_SEC ? XLB_EVENTS_PER_SEC : budget->tokens + refill;
-		budget->last_ns = now;
+		/* A full bucket forgets the time it sat full; otherwise the remainder carries to the next token. */
+		if (budget->tokens + refill >= XLB_EVENTS_PER_SEC) {
+			budget->tokens = XLB_EVENTS_PER_SEC;
+			budget->last_ns = now;
+		} else {
+			budget->tokens += refill;
+			budget->last_ns += refill * XLB_NS_PER_EVENT;
+		}
 	}
 	if (!budget->tokens) {
 		budget->suppressed++;
@@ -196,7 +200,8 @@ static __always_inline struct xlb_backend *flow_backend(const struct xlb_service
 		return NULL;
 	*index = *entry;
 	be = bpf_map_lookup_elem(&xlb_backends, index);
-	if (!be)
+	/* A table may still name a backend that just went down while its successor is being written. */
+	if (!be || !(be->flags & XLB_BE_ALIVE))
 		return NULL;
 
 	struct xlb_flow pinned = { .backend = *index, .gen = be->gen };
@@ -264,6 +269,8 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct packet *p, cons
 		if (entry) {
 			index = *entry;
 			be = bpf_map_lookup_elem(&xlb_backends, &index);
+			if (be && !(be->flags & XLB_BE_ALIVE))
+				be = NULL;
 		}
 	}
 	if (!be) {
@@ -277,19 +284,17 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct packet *p, cons
 	__builtin_memcpy(p->eth->h_dest, be->mac, ETH_ALEN);
 	__builtin_memcpy(p->eth->h_source, be->src_mac, ETH_ALEN);
 
-	count(&xlb_service_stats, svc->id, p->len, p->new_flow);
-	count(&xlb_backend_stats, index, p->len, p->new_flow);
-
 	if (!be->ifindex || be->ifindex == ctx->ingress_ifindex) {
 		*outcome = XLB_TX;
-		return XDP_TX;
-	}
-	if (bpf_redirect_map(&xlb_egress, be->ifindex, XDP_DROP) == XDP_REDIRECT) {
+	} else if (bpf_redirect_map(&xlb_egress, be->ifindex, XDP_DROP) == XDP_REDIRECT) {
 		*outcome = XLB_REDIRECT;
-		return XDP_REDIRECT;
+	} else {
+		*outcome = XLB_DROP_NO_EGRESS;
+		return XDP_DROP;
 	}
-	*outcome = XLB_DROP_NO_EGRESS;
-	return XDP_DROP;
+	count(&xlb_service_stats, svc->id, p->len, p->new_flow);
+	count(&xlb_backend_stats, index, p->len, p->new_flow);
+	return *outcome == XLB_TX ? XDP_TX : XDP_REDIRECT;
 }
 
 /* Backend -> client reply of a NAT service: translate the source back to the VIP side, then forward it like a router
@@ -332,21 +337,21 @@ static __always_inline int to_client(struct xdp_md *ctx, struct packet *p, const
 	fib.ifindex = ctx->ingress_ifindex;
 	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
 		return XDP_PASS;
+	/* The egress is settled before the frame is made a router's: handed to the kernel, it must still be addressed
+	 * to this node, or the kernel drops it as another host's. */
+	if (fib.ifindex == ctx->ingress_ifindex)
+		*outcome = XLB_TX;
+	else if (bpf_redirect_map(&xlb_egress, fib.ifindex, XDP_PASS) == XDP_REDIRECT)
+		*outcome = XLB_REDIRECT;
+	else
+		return XDP_PASS;
 
 	/* TTL and protocol share a 16-bit word of the checksum. */
 	csum_replace2(&iph->check, bpf_htons(iph->ttl << 8), bpf_htons((iph->ttl - 1) << 8));
 	iph->ttl--;
 	__builtin_memcpy(p->eth->h_dest, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(p->eth->h_source, fib.smac, ETH_ALEN);
-	if (fib.ifindex == ctx->ingress_ifindex) {
-		*outcome = XLB_TX;
-		return XDP_TX;
-	}
-	if (bpf_redirect_map(&xlb_egress, fib.ifindex, XDP_PASS) == XDP_REDIRECT) {
-		*outcome = XLB_REDIRECT;
-		return XDP_REDIRECT;
-	}
-	return XDP_PASS;
+	return *outcome == XLB_TX ? XDP_TX : XDP_REDIRECT;
 }
 
 SEC("xdp")

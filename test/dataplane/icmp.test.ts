@@ -4,6 +4,7 @@ import { clientFrame, natted, BACKENDS, VIP } from '../fixtures/cases.js';
 import { parseFrame, withFields } from '../support/frames.js';
 import { backendMac, Harness, LB_MAC, pool, service } from '../support/harness.js';
 import { isolateNetwork } from '../support/isolate.js';
+import { backend as layoutBackend, u32Key } from '../../lb/bpf/layout.js';
 
 isolateNetwork();
 
@@ -86,4 +87,14 @@ test('service, backend and outcome counters count packets and bytes', (t) => {
   t.is(h.dp.counters('backendStats', first.index).packets, 2n);
   t.is(h.dp.outcomes().tx.packets, 4n);
   t.is(VIP, parseFrame(frame).dst);
+});
+
+test('a backend marked not alive while a table still names it gets nothing: the pick is dropped, not sent', (t) => {
+  const h = new Harness();
+  t.teardown(() => h.close());
+  const p = h.apply(ping([BACKENDS[0]]));
+  const b = p.backends[0];
+  h.dp.map('backends').update(u32Key(b.index), layoutBackend.encode({ ...b.value, flags: 0 }));
+  t.is(h.run(clientFrame({ proto: 'icmp' })).verdict, 'DROP');
+  t.is(h.dp.outcomes().drop_no_backend.packets, 1n);
 });
