@@ -22,12 +22,13 @@ export interface ControlHandlers {
   removeDeny(cidr: string): Promise<DenyList>;
   /** Recent events, oldest first. */
   recentEvents(): Event[];
-  /** Calls `listener` for every new event until the returned function is called. */
-  subscribe(listener: (e: Event) => void): () => void;
+  /** Calls `listener` for every new event until the returned function is called; `stream` is ended at shutdown. */
+  subscribe(listener: (e: Event) => void, stream: NodeJS.WritableStream): () => void;
   detach(): Promise<{ detached: string[] }>;
 }
 
 const MAX_BODY = 4 << 20;
+const FOLLOW_BUFFER = 1 << 20;
 
 async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
@@ -116,7 +117,10 @@ function routes(h: ControlHandlers): Record<string, Route> {
         res.end();
         return undefined;
       }
-      const stop = h.subscribe((e) => res.write(`${JSON.stringify(e)}\n`));
+      // A follower that does not read (a paused pager) loses events rather than growing the daemon's memory.
+      const stop = h.subscribe((e) => {
+        if (res.writableLength < FOLLOW_BUFFER) res.write(`${JSON.stringify(e)}\n`);
+      }, res);
       req.on('close', stop);
       return undefined;
     },

@@ -1,4 +1,5 @@
 // Attaching the program to the node's interfaces, and taking it off again.
+import { constants } from 'node:os';
 import type { Logger } from 'pino';
 import { BpfError, ifNameToIndex, xdpDetach, xdpQueryProgId, XDP_FLAGS, type BpfProgram } from '../bpf/libbpf.js';
 import type { InterfaceStatus } from '../control/api.js';
@@ -21,13 +22,15 @@ function attachedMode(ifindex: number): Mode | undefined {
  */
 export function attachAll(program: BpfProgram, names: string[], mode: XdpMode, log: Logger): InterfaceStatus[] {
   const done: InterfaceStatus[] = [];
+  /** Interfaces that ran nothing before: the only ones a failure takes the program off again. */
+  const fresh: number[] = [];
   try {
     for (const name of names) {
       const ifindex = ifNameToIndex(name);
       const current = attachedMode(ifindex);
       const tries: Mode[] = current ? [current] : mode === 'auto' ? ['native', 'generic'] : [mode];
       if (current && mode !== 'auto' && mode !== current) {
-        throw new BpfError('bpf_xdp_attach', 16, {
+        throw new BpfError('bpf_xdp_attach', constants.errno.EBUSY, {
           object: name,
           detail: `a program is attached in ${current} mode; run lbctl detach first to switch to ${mode}`,
         });
@@ -45,11 +48,13 @@ export function attachAll(program: BpfProgram, names: string[], mode: XdpMode, l
       }
       log.info({ interface: name, ifindex, mode: attached, replaced: current !== undefined }, `attached to ${name} (${attached})`);
       done.push({ name, ifindex, mode: attached! });
+      if (!current) fresh.push(ifindex);
     }
     return done;
   } catch (err) {
-    // All or nothing: an interface attached before the failure would forward for a daemon that is not there.
-    for (const i of done) detachOne(i.ifindex, log);
+    // An interface this call attached afresh would forward for a daemon that is not there: taken off again. One whose
+    // predecessor's program was replaced keeps the new one, which works on the same pinned maps.
+    for (const ifindex of fresh) detachOne(ifindex, log);
     throw err;
   }
 }

@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { RingBuffer } from '../bpf/libbpf.js';
+import { ifNameToIndex, RingBuffer } from '../bpf/libbpf.js';
 import * as layout from '../bpf/layout.js';
 import type {
   ApplyResult, BackendChange, BackendRef, BackendStatus, ConfigApply, DenyList, Event, Stats, Status,
@@ -50,14 +50,19 @@ export class Daemon {
   private control?: Server;
   private metrics?: Server;
   private ring?: RingBuffer;
-  private readonly timers: NodeJS.Timeout[] = [];
+  private eventTimer?: NodeJS.Timeout;
+  private hopTimer?: NodeJS.Timeout;
+  private stopRequested?: boolean;
+  /** Event streams of `lbctl events --follow`, ended at stop. */
+  private readonly followers = new Set<NodeJS.WritableStream>();
   private readonly health: HealthChecker;
   private readonly hops: NextHops;
   private readonly recent: Event[] = [];
   private readonly listeners = new Set<(e: Event) => void>();
   /** CLOCK_MONOTONIC ns (the data plane's clock) -> epoch ms. */
   private readonly monoToEpochMs = Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
-  private syncing = Promise.resolve();
+  /** Every change of the maps goes through here, one at a time; a failed one does not block the next. */
+  private queue: Promise<unknown> = Promise.resolve();
   private done!: (code: number) => void;
   readonly finished = new Promise<number>((resolve) => (this.done = resolve));
 
@@ -89,24 +94,25 @@ export class Daemon {
     this.health.setTargets(this.targets());
     await this.sync();
 
-    this.interfaces = attachAll(dp.program, node.interfaces, node.xdpMode, this.log.child({ module: 'attach' }));
-    for (const i of this.interfaces) {
+    // Redirect targets exist before the program that uses them runs.
+    for (const name of node.interfaces) {
+      const ifindex = ifNameToIndex(name);
       const value = Buffer.alloc(8);
-      value.writeUInt32LE(i.ifindex);
-      dp.map('egress').update(layout.u32Key(i.ifindex), value);
+      value.writeUInt32LE(ifindex);
+      dp.map('egress').update(layout.u32Key(ifindex), value);
     }
-    // Next hops were resolved before the egress ports were known; redo the plan now that redirects can work.
-    await this.sync();
+    this.interfaces = attachAll(dp.program, node.interfaces, node.xdpMode, this.log.child({ module: 'attach' }));
 
     this.ring = new RingBuffer(dp.map('events'), (r) => this.onEvent(layout.event.decode(r)));
     dp.map('settings').update(layout.u32Key(0), layout.settings.encode({ events: 1 }));
-    this.timers.push(setInterval(() => this.ring?.consume(), EVENT_POLL_MS));
+    this.eventTimer = setInterval(() => this.ring?.consume(), EVENT_POLL_MS);
     this.scheduleNextHops();
 
     this.control = await serveControl(node.controlSocket, this.handlers(), this.log.child({ module: 'control' }));
     if (node.metrics) this.metrics = await this.serveMetrics(node.metrics.host, node.metrics.port);
     this.state = 'ready';
     this.log.info({ socket: node.controlSocket, services: this.pool.services.length }, 'ready');
+    if (this.stopRequested) await this.stop(this.options.detachOnExit);
   }
 
   private addresses(): Set<string> {
@@ -128,13 +134,19 @@ export class Daemon {
 
   private scheduleNextHops(): void {
     const unresolved = [...this.addresses()].some((a) => !this.hops.get(a));
-    const timer = setTimeout(() => {
+    this.hopTimer = setTimeout(() => {
       this.hops.refresh(this.addresses(), this.configuredMacs())
         .then((changed) => (changed ? this.sync() : undefined))
         .catch((err) => this.log.error({ err }, 'next-hop refresh failed'))
-        .finally(() => { if (this.state === 'ready' || this.state === 'loading') this.scheduleNextHops(); });
+        .finally(() => { if (this.state === 'ready') this.scheduleNextHops(); });
     }, unresolved ? NEXTHOP_RETRY_MS : NEXTHOP_REFRESH_MS);
-    this.timers.push(timer);
+  }
+
+  /** Runs `fn` after every change queued before it, whether those succeeded or not. */
+  private serially<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   private planFor(pool: Pool): Plan {
@@ -148,44 +160,57 @@ export class Daemon {
     });
   }
 
-  /** Plans the current pool and writes the difference; serialised, so two changes never interleave their writes. */
+  /** Plans the current pool and writes the difference. */
   private sync(): Promise<void> {
-    this.syncing = this.syncing.then(() => {
+    return this.serially(() => {
       const next = this.planFor(this.pool);
       const { writes } = this.syncer!.apply(next);
       this.allocation = next.allocation;
       this.current = next;
       if (writes) this.log.debug({ writes }, 'maps updated');
     });
-    return this.syncing;
   }
 
   /**
-   * Makes `pool` the pool, whole or not at all: it is planned first, and a pool that cannot be planned leaves the
-   * running one in place.
+   * Makes `edit(pool)` the pool, whole or not at all: the edit sees the pool as the changes queued before it left it,
+   * the result is planned before anything is touched, and the pool changes only once the maps hold it.
    */
-  private async replacePool(pool: Pool): Promise<ApplyResult> {
-    await this.syncing;
-    try {
-      this.planFor(pool);
-    } catch (err) {
-      if (err instanceof PlanError) throw new XlbError('XLB_PLAN', err.message);
-      throw err;
-    }
-    this.pool = pool;
-    await this.hops.refresh(this.addresses(), this.configuredMacs());
-    this.health.setTargets(this.targets());
-    let writes = 0;
-    this.syncing = this.syncing.then(() => {
-      const next = this.planFor(this.pool);
-      writes = this.syncer!.apply(next).writes;
-      this.allocation = next.allocation;
-      this.current = next;
+  private replacePool(edit: (pool: Pool) => Pool): Promise<ApplyResult> {
+    return this.serially(async () => {
+      const pool = edit(this.pool);
+      const previous = this.pool;
+      try {
+        this.planFor(pool);
+      } catch (err) {
+        if (err instanceof PlanError) throw new XlbError('XLB_PLAN', err.message);
+        throw err;
+      }
+      const backends = pool.services.reduce((n, s) => n + s.backends.length, 0);
+      this.pool = pool;
+      try {
+        await this.hops.refresh(this.addresses(), this.configuredMacs());
+        this.health.setTargets(this.targets());
+        const next = this.planFor(pool);
+        const { writes } = this.syncer!.apply(next);
+        this.allocation = next.allocation;
+        this.current = next;
+        this.log.info({ writes, services: pool.services.length, backends }, 'pool applied');
+        return { writes, services: pool.services.length, backends };
+      } catch (err) {
+        this.pool = previous;
+        this.health.setTargets(this.targets());
+        // A failed apply may have written part of the change: the pool that stands is written again over it.
+        try {
+          const back = this.planFor(previous);
+          this.syncer!.apply(back);
+          this.allocation = back.allocation;
+          this.current = back;
+        } catch (again) {
+          this.log.error({ err: again }, 'could not restore the running pool after a failed change');
+        }
+        throw err;
+      }
     });
-    await this.syncing;
-    const backends = pool.services.reduce((n, s) => n + s.backends.length, 0);
-    this.log.info({ writes, services: pool.services.length, backends }, 'pool applied');
-    return { writes, services: pool.services.length, backends };
   }
 
   async reload(text?: string, source = this.options.configPath): Promise<ApplyResult> {
@@ -196,7 +221,7 @@ export class Daemon {
     if (JSON.stringify(config.node) !== JSON.stringify(this.config.node)) {
       this.log.warn({ source }, 'node settings changed: they take effect at the next restart; applying the pool only');
     }
-    const result = await this.replacePool(config.pool);
+    const result = await this.replacePool(() => config.pool);
     this.config = { ...this.config, pool: config.pool };
     return result;
   }
@@ -312,22 +337,26 @@ export class Daemon {
       status: () => this.status(),
       stats: () => this.stats(),
       applyConfig: (b: ConfigApply) => this.reload(b.yaml, b.source ?? 'the applied config'),
-      addBackend: (c: BackendChange) => this.replacePool(addBackend(this.pool, c)),
-      removeBackend: (r: BackendRef) => this.replacePool(removeBackend(this.pool, r)),
-      setDrained: (r: BackendRef, drained: boolean) => this.replacePool(setDrained(this.pool, r, drained)),
+      addBackend: (c: BackendChange) => this.replacePool((p) => addBackend(p, c)),
+      removeBackend: (r: BackendRef) => this.replacePool((p) => removeBackend(p, r)),
+      setDrained: (r: BackendRef, drained: boolean) => this.replacePool((p) => setDrained(p, r, drained)),
       deny: (): DenyList => ({ deny: this.pool.deny }),
       addDeny: async (cidr: string) => {
-        await this.replacePool(addDeny(this.pool, cidr));
+        await this.replacePool((p) => addDeny(p, cidr));
         return { deny: this.pool.deny };
       },
       removeDeny: async (cidr: string) => {
-        await this.replacePool(removeDeny(this.pool, cidr));
+        await this.replacePool((p) => removeDeny(p, cidr));
         return { deny: this.pool.deny };
       },
       recentEvents: () => [...this.recent],
-      subscribe: (l) => {
+      subscribe: (l, stream) => {
         this.listeners.add(l);
-        return () => this.listeners.delete(l);
+        this.followers.add(stream);
+        return () => {
+          this.listeners.delete(l);
+          this.followers.delete(stream);
+        };
       },
       detach: async () => {
         const detached = await this.stop(true);
@@ -342,7 +371,8 @@ export class Daemon {
    */
   async abort(): Promise<void> {
     this.state = 'stopping';
-    for (const t of this.timers) clearTimeout(t);
+    clearInterval(this.eventTimer);
+    clearTimeout(this.hopTimer);
     this.health.stop();
     this.ring?.close();
     this.control?.close();
@@ -357,13 +387,23 @@ export class Daemon {
   /** Stops serving; with `detach`, also takes the program off and removes the pins. Returns what was detached. */
   async stop(detach: boolean): Promise<string[]> {
     if (this.state === 'stopping' || this.state === 'stopped') return [];
+    if (this.state === 'loading') {
+      // start() finishes what it is doing (closing the maps under it would fail it halfway), then stops.
+      this.stopRequested = true;
+      return [];
+    }
     this.state = 'stopping';
-    for (const t of this.timers) clearTimeout(t);
+    clearInterval(this.eventTimer);
+    clearTimeout(this.hopTimer);
     this.health.stop();
-    await this.syncing.catch(() => undefined);
+    await this.queue;
     this.metrics?.close();
+    for (const f of this.followers) f.end();
     // The control server closes after this request is answered.
-    setImmediate(() => this.control?.close());
+    setImmediate(() => {
+      this.control?.close();
+      this.control?.closeIdleConnections();
+    });
     let detached: string[] = [];
     if (this.dp) {
       try {

@@ -43,6 +43,7 @@ export class DataPlane {
       services,
       backends: this.maps.backends.maxEntries,
       tableSize: this.maps.tables.maxEntries / (2 * services),
+      prefixes: Math.min(this.maps.deny.maxEntries, this.maps.allow.maxEntries),
     };
   }
 
@@ -100,23 +101,27 @@ export class DataPlane {
  */
 function preparePins(object: BpfObject, pinPath: string, report: PinReport): void {
   mkdirSync(pinPath, { recursive: true });
-  for (const map of object.maps()) {
-    if (map.name.includes('.')) continue;
+  const maps = object.maps().filter((m) => !m.name.includes('.'));
+  const fds = new Map<BpfMap, number>();
+  for (const map of maps) {
     const path = join(pinPath, map.name);
-    if (existsSync(path)) {
-      const fd = adoptable(map, path, report);
-      if (fd !== undefined) {
-        try {
-          map.reuseFd(fd);
-        } finally {
-          closeFd(fd);
-        }
-        report.adopted.push(map.name);
-        continue;
-      }
-      rmSync(path);
+    if (!existsSync(path)) continue;
+    const fd = adoptable(map, path, report);
+    if (fd !== undefined) fds.set(map, fd);
+  }
+  // The maps refer to each other (flows to backend indexes, tables to backends): adopted together or not at all.
+  const whole = report.replaced.length === 0 && fds.size === maps.length;
+  for (const map of maps) {
+    const fd = fds.get(map);
+    if (whole && fd !== undefined) {
+      map.reuseFd(fd);
+      report.adopted.push(map.name);
+    } else {
+      rmSync(join(pinPath, map.name), { force: true });
+      if (fd !== undefined && fds.size > 0 && !whole) report.replaced.push({ map: map.name, reason: 'replaced with the maps that did not fit' });
+      map.setPinPath(join(pinPath, map.name));
     }
-    map.setPinPath(path);
+    if (fd !== undefined) closeFd(fd);
   }
 }
 

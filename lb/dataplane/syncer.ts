@@ -63,6 +63,16 @@ export class Syncer {
   constructor(private readonly maps: SyncMaps, private readonly tableSize: number) {}
 
   apply(plan: Plan): SyncResult {
+    try {
+      return this.write_(plan);
+    } catch (err) {
+      // A table may be half rewritten: what the idle slots hold is no longer known.
+      for (const live of this.services.values()) live.idle = undefined;
+      throw err;
+    }
+  }
+
+  private write_(plan: Plan): SyncResult {
     this.writes = 0;
 
     const backends = new Map(plan.backends.map((b) => [b.index, layout.backend.encode(b.value)]));

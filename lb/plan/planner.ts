@@ -19,6 +19,8 @@ export interface Capacity {
   services: number;
   backends: number;
   tableSize: number;
+  /** Entries of the deny trie, and of the allow trie (all services' lists together). */
+  prefixes: number;
 }
 
 /** Which ids and backend indexes are taken, carried from one plan to the next so flows keep their backend. */
@@ -119,6 +121,13 @@ export function plan(input: PlanInput): Plan {
   const backendIds = allocate(
     services.flatMap((s) => s.backends.map((b) => backendId(s, b))), previous.backends, capacity.backends, 'backends');
 
+  const allowCount = services.reduce((n, s) => n + s.allow.length, 0);
+  if (pool.deny.length > capacity.prefixes) {
+    throw new PlanError(`too many deny entries: ${pool.deny.length}, the data plane holds ${capacity.prefixes}`);
+  }
+  if (allowCount > capacity.prefixes) {
+    throw new PlanError(`too many allow entries over all services: ${allowCount}, the data plane holds ${capacity.prefixes}`);
+  }
   const gens = new Map(previous.gens);
   const backends: PlannedBackend[] = [];
   const planned: PlannedService[] = [];

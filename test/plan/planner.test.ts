@@ -5,7 +5,7 @@ import { EMPTY_ALLOCATION, plan, PlanError, type PlanInput } from '../../lb/plan
 import type { Pool } from '../../lb/pool.js';
 import { pool, service, testNextHop } from '../support/harness.js';
 
-const CAPACITY = { services: 8, backends: 16, tableSize: 251 };
+const CAPACITY = { services: 8, backends: 16, tableSize: 251, prefixes: 4 };
 const input = (p: Pool, extra: Partial<PlanInput> = {}): PlanInput =>
   ({ pool: p, capacity: CAPACITY, previous: EMPTY_ALLOCATION, isUp: () => true, nextHop: testNextHop, ...extra });
 
@@ -86,4 +86,11 @@ test('more backends than the data plane holds is a plan error', (t) => {
 test('the node\'s own addresses pass through, sorted and unique', (t) => {
   const p = plan(input(pool(web(['198.18.1.11'])), { local: ['198.18.1.1', '127.0.0.1', '198.18.1.1'] }));
   t.deepEqual(p.local, ['127.0.0.1', '198.18.1.1']);
+});
+
+test('more deny or allow prefixes than the tries hold is a plan error', (t) => {
+  const five = Array.from({ length: 5 }, (_, i) => `198.18.${i}.0/24`);
+  t.throws(() => plan(input({ ...pool(web(['198.18.1.11'])), deny: five })), { instanceOf: PlanError, message: /too many deny entries: 5/ });
+  t.throws(() => plan(input(pool(web(['198.18.1.11'], { allow: five.slice(0, 3) }),
+    service({ name: 'p', protocol: 'icmp', allow: five.slice(3) }, ['198.18.1.12'])))), { instanceOf: PlanError, message: /too many allow entries/ });
 });
