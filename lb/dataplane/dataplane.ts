@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BPF_F_RDONLY_PROG, BpfObject, closeFd, mapInfo, objGet, type BpfMap, type BpfProgram } from '../bpf/libbpf.js';
+import { BPF_F_RDONLY_PROG, BpfObject, closeFd, mapInfo, numPossibleCpus, objGet, type BpfMap, type BpfProgram } from '../bpf/libbpf.js';
 import * as layout from '../bpf/layout.js';
 import type { Capacity } from '../plan/planner.js';
 import type { AdoptMaps } from './syncer.js';
@@ -67,7 +67,13 @@ export class DataPlane {
 
   syncMaps(): AdoptMaps {
     const { services, vips, local, tables, backends, reverse, deny, allow } = this.maps;
-    return { services, vips, local, tables, backends, reverse, deny, allow };
+    const zeroable = (map: BpfMap) => ({
+      zero: (key: Buffer) => map.updatePerCpu(key, Array.from({ length: numPossibleCpus() }, () => Buffer.alloc(map.valueSize))),
+    });
+    return {
+      services, vips, local, tables, backends, reverse, deny, allow,
+      serviceStats: zeroable(this.maps.serviceStats), backendStats: zeroable(this.maps.backendStats),
+    };
   }
 
   /** A per-CPU counters entry summed over CPUs. */

@@ -10,7 +10,15 @@ export interface WritableMap {
   delete(key: Buffer): boolean;
 }
 
+/** A per-CPU counters map whose entries can be zeroed on every CPU. */
+export interface ResettableMap {
+  zero(key: Buffer): void;
+}
+
 export interface SyncMaps {
+  /** Counters of a service id or backend index start from zero when it is handed to someone new. */
+  serviceStats: ResettableMap;
+  backendStats: ResettableMap;
   services: WritableMap;
   vips: WritableMap;
   local: WritableMap;
@@ -48,7 +56,8 @@ export interface ReadableMap extends WritableMap {
   keys(): Buffer[];
 }
 
-export type AdoptMaps = { [K in keyof SyncMaps]: ReadableMap };
+export type AdoptMaps = { [K in Exclude<keyof SyncMaps, 'serviceStats' | 'backendStats'>]: ReadableMap } &
+  Pick<SyncMaps, 'serviceStats' | 'backendStats'>;
 
 export class Syncer {
   private readonly services = new Map<string, LiveService>();
@@ -77,7 +86,12 @@ export class Syncer {
 
     const backends = new Map(plan.backends.map((b) => [b.index, layout.backend.encode(b.value)]));
     for (const [index, value] of backends) {
-      if (!this.backends.get(index)?.equals(value)) this.write(this.maps.backends, layout.u32Key(index), value);
+      const before = this.backends.get(index);
+      if (before?.equals(value)) continue;
+      if (!before || layout.backend.decode(before).gen !== layout.backend.decode(value).gen) {
+        this.maps.backendStats.zero(layout.u32Key(index));
+      }
+      this.write(this.maps.backends, layout.u32Key(index), value);
       this.backends.set(index, value);
     }
 
@@ -180,6 +194,7 @@ export class Syncer {
 
   private applyService(hex: string, s: PlannedService): void {
     const live = this.services.get(hex);
+    if (!live) this.maps.serviceStats.zero(layout.u32Key(s.id));
     const tableChanged = !live || !sameTable(live.table, s.table);
     const slot = live ? (tableChanged ? live.slot ^ 1 : live.slot) : 0;
     if (tableChanged) {

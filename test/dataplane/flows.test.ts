@@ -97,3 +97,16 @@ test('maglev: removing 1 of 10 backends moves its tenth of new-flow choices and 
   t.true(moved >= share && moved <= 0.15, `moved ${moved}`);
   t.log(`removed backend's share ${(share * 100).toFixed(1)}%, moved in all ${(moved * 100).toFixed(1)}%`);
 });
+
+test('a backend index given to a new backend starts its counters from zero', (t) => {
+  const h = new Harness(web(addresses(1)));
+  t.teardown(() => h.close());
+  for (const sport of FLOWS.slice(0, 5)) send(h, sport, TCP_FLAGS.SYN);
+  const index = h.plan(web(addresses(1))).backends[0].index;
+  t.is(h.dp.counters('backendStats', index).packets, 5n);
+  h.apply(web(['198.18.1.50']));
+  h.apply(web(['198.18.1.60']));
+  const reused = h.plan(web(['198.18.1.60'])).backends[0];
+  t.is(reused.index, index, 'the index came back');
+  t.is(h.dp.counters('backendStats', index).packets, 0n);
+});

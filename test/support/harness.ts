@@ -1,7 +1,7 @@
 // A loaded data plane driven through BPF_PROG_TEST_RUN: apply a pool, send a frame, get the verdict and bytes back.
 import { XDP_ACTION } from '../../lb/bpf/libbpf.js';
 import { DataPlane } from '../../lb/dataplane/dataplane.js';
-import { Syncer, type SyncMaps } from '../../lb/dataplane/syncer.js';
+import { Syncer, type SyncMaps, type WritableMap } from '../../lb/dataplane/syncer.js';
 import { EMPTY_ALLOCATION, plan, type Allocation, type NextHop, type Plan } from '../../lb/plan/planner.js';
 import type { BackendSpec, Pool, ServiceSpec } from '../../lb/pool.js';
 
@@ -35,10 +35,17 @@ export class Harness {
 
   constructor(pool?: Pool, options: { maxFlows?: number } = {}) {
     this.dp = DataPlane.load({ maxFlows: options.maxFlows ?? 65536 });
-    const watched = Object.fromEntries(Object.entries(this.dp.syncMaps()).map(([role, map]) => [role, {
-      update: (key: Buffer, value: Buffer) => { map.update(key, value); this.afterWrite?.(role); },
-      delete: (key: Buffer) => { const found = map.delete(key); this.afterWrite?.(role); return found; },
-    }])) as unknown as SyncMaps;
+    const maps = this.dp.syncMaps();
+    const watch = (role: string, map: WritableMap): WritableMap => ({
+      update: (key, value) => { map.update(key, value); this.afterWrite?.(role); },
+      delete: (key) => { const found = map.delete(key); this.afterWrite?.(role); return found; },
+    });
+    const watched: SyncMaps = {
+      ...maps,
+      services: watch('services', maps.services), vips: watch('vips', maps.vips), local: watch('local', maps.local),
+      tables: watch('tables', maps.tables), backends: watch('backends', maps.backends), reverse: watch('reverse', maps.reverse),
+      deny: watch('deny', maps.deny), allow: watch('allow', maps.allow),
+    };
     this.syncer = new Syncer(watched, this.dp.capacity.tableSize);
     if (pool) this.apply(pool);
   }
