@@ -9,6 +9,7 @@ import { caseNamed, clientFrame, POOL } from '../test/fixtures/cases.js';
 import { TCP_FLAGS } from '../test/support/frames.js';
 import { Harness, xdpContext } from '../test/support/harness.js';
 import { routedNetwork } from '../test/support/routed.js';
+import { formatThroughput, labThroughput, throughputEntries } from './throughput.js';
 
 const SAMPLES = Number(process.env.XLB_BENCH_SAMPLES ?? 20000);
 const ROUNDS = 5;
@@ -36,7 +37,7 @@ function median(xs: number[]): number {
   return s[s.length >> 1];
 }
 
-function main(): void {
+function main(): Result[] {
   // A namespace of the bench's own, with the route and neighbour a NAT reply needs, so the reverse case times the
   // path real replies take: fib lookup, rewrite, redirect.
   const net = routedNetwork();
@@ -85,10 +86,7 @@ function main(): void {
       return { case: c.name, nsPerPacket: ns, floorNsPerPacket: floorNs, nsAboveFloor: ns - floorNs };
     });
 
-    if (json) {
-      process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-      return;
-    }
+    if (json) return results;
     const rows = [['case', 'ns/packet', 'floor', 'above floor', 'what'], ...results.map((r) => [
       r.case, String(r.nsPerPacket), String(r.floorNsPerPacket), String(r.nsAboveFloor),
       cases.find((c) => c.name === r.case)!.description,
@@ -96,10 +94,15 @@ function main(): void {
     const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
     for (const r of rows) process.stdout.write(`${r.map((x, i) => (i === r.length - 1 ? x : x.padEnd(widths[i]))).join('  ')}\n`);
     process.stdout.write(`\nmedians of ${SAMPLES} single runs per case (BPF_PROG_TEST_RUN, repeat = 1, kernel duration)\n`);
+    return results;
   } finally {
     floor.close();
     h.close();
   }
 }
 
-main();
+const perPacket = main();
+// Then the throughput case through the namespace lab (scripts/throughput.ts): xlb against an nftables DNAT rule.
+const lab = await labThroughput();
+if (json) process.stdout.write(`${JSON.stringify([...perPacket, ...throughputEntries(lab)], null, 2)}\n`);
+else process.stdout.write(`\n${formatThroughput(lab)}`);
