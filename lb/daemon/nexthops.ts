@@ -41,10 +41,6 @@ export class NextHops {
     return this.hops.get(address)?.hop;
   }
 
-  problem(address: string): string | undefined {
-    return this.hops.get(address)?.problem;
-  }
-
   /** The node's own IPv4 addresses, as of the last refresh. */
   get local(): readonly string[] {
     return this.ownAddresses;

@@ -73,7 +73,7 @@ export class Syncer {
 
   apply(plan: Plan): SyncResult {
     try {
-      return this.write_(plan);
+      return this.writePlan(plan);
     } catch (err) {
       // A table may be half rewritten: what the idle slots hold is no longer known.
       for (const live of this.services.values()) live.idle = undefined;
@@ -81,7 +81,7 @@ export class Syncer {
     }
   }
 
-  private write_(plan: Plan): SyncResult {
+  private writePlan(plan: Plan): SyncResult {
     this.writes = 0;
 
     const backends = new Map(plan.backends.map((b) => [b.index, layout.backend.encode(b.value)]));
