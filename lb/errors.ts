@@ -5,7 +5,8 @@ export type ErrorCode =
   | 'XLB_PLAN'
   | 'XLB_NOT_FOUND'
   | 'XLB_CONFLICT'
-  | 'XLB_BAD_REQUEST';
+  | 'XLB_BAD_REQUEST'
+  | 'XLB_SETUP';
 
 const STATUS: Record<ErrorCode, number> = {
   XLB_CONFIG_INVALID: 400,
@@ -14,6 +15,7 @@ const STATUS: Record<ErrorCode, number> = {
   XLB_NOT_FOUND: 404,
   XLB_CONFLICT: 409,
   XLB_BAD_REQUEST: 400,
+  XLB_SETUP: 500,
 };
 
 export class XlbError extends Error {

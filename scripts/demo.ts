@@ -64,7 +64,6 @@ class DemoError extends Error {
 interface Settings {
   config: Config;
   socket: string;
-  pinPath: string;
   ping: ServiceSpec;
   web: ServiceSpec;
 }
@@ -122,7 +121,7 @@ function loadSettings(): Settings {
     if (!s) throw new DemoError(`${CONFIG_REL} has no service "${name}", which the demo drives`);
     return s;
   };
-  return { config, socket: config.node.controlSocket, pinPath: config.node.pinPath, ping: service('ping'), web: service('web') };
+  return { config, socket: config.node.controlSocket, ping: service('ping'), web: service('web') };
 }
 
 async function demo(s: Settings, keep: boolean): Promise<number> {
@@ -157,10 +156,11 @@ async function demo(s: Settings, keep: boolean): Promise<number> {
   const t1 = performance.now();
   const log = openSync(LOG, 'w');
   try {
-    // Only the network namespace is entered, so the daemon sees the host's bpffs. With --keep it must outlive this
-    // process, so setsid -f forks it out of reach of the lab's parent-death signal.
+    // In the lab's own mount namespace, where /sys/fs/bpf starts unmounted as on a fresh machine: the daemon mounts
+    // it, and the pins go with the lab. With --keep it must outlive this process, so setsid -f forks it out of reach
+    // of the lab's parent-death signal.
     const argv = [process.execPath, LBCTL, ...daemonArgs];
-    daemon = lab.spawnNetOnly(lab.ns.lb, keep ? ['setsid', '-f', ...argv] : argv, { cwd: ROOT, stdio: ['ignore', log, log] });
+    daemon = lab.spawnBare(lab.ns.lb, keep ? ['setsid', '-f', ...argv] : argv, { cwd: ROOT, stdio: ['ignore', log, log] });
   } finally {
     closeSync(log);
   }
@@ -368,9 +368,8 @@ async function cleanup(s: Settings, client: ControlClient): Promise<string> {
     await Promise.race([exited, sleep(5000, undefined, { ref: false })]);
   }
   await lab?.destroy();
-  rmSync(s.pinPath, { recursive: true, force: true });
   rmSync(s.socket, { force: true });
-  return `daemon stopped and XDP detached, namespaces ${PREFIX}-*, ${s.pinPath}, ${s.socket}`;
+  return `daemon stopped and XDP detached, namespaces ${PREFIX}-* (with their pins), ${s.socket}`;
 }
 
 /**
@@ -394,11 +393,10 @@ async function teardown(s: Settings, verbose: boolean): Promise<string[]> {
     found.push(`namespaces ${PREFIX}-*`);
     report(`deleted namespaces ${namespaces.join(' ')}`);
   }
-  for (const [path, what] of [[s.pinPath, 'pins'], [s.socket, 'socket']] as const) {
-    if (!existsSync(path)) continue;
-    rmSync(path, { recursive: true, force: true });
-    found.push(path);
-    report(`removed the ${what} ${path}`);
+  if (existsSync(s.socket)) {
+    rmSync(s.socket, { force: true });
+    found.push(s.socket);
+    report(`removed the socket ${s.socket}`);
   }
   if (verbose && !found.length) say('nothing to tear down: no demo lab, daemon, pins or socket');
   else if (verbose) say(green('demo torn down'));
@@ -429,7 +427,6 @@ function cleanupSync(): void {
     }
     spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
   }
-  rmSync(s.pinPath, { recursive: true, force: true });
   rmSync(s.socket, { force: true });
 }
 
@@ -440,7 +437,7 @@ function installSignalHandlers(): void {
       if (settled) process.exit(128 + constants.signals[signal]);
       process.stdout.write(`\n${red(`${signal}: cleaning up`)}\n`);
       cleanupSync();
-      process.stdout.write(`${dim(`cleaned up: namespaces ${PREFIX}-*, ${settings?.pinPath}, ${settings?.socket}`)}\n`);
+      process.stdout.write(`${dim(`cleaned up: namespaces ${PREFIX}-*, ${settings?.socket}`)}\n`);
       process.exit(128 + constants.signals[signal]);
     });
   }
@@ -479,6 +476,6 @@ try {
   }
   process.stderr.write(dim('cleaning up...\n'));
   cleanupSync();
-  process.stderr.write(dim(`cleaned up: namespaces ${PREFIX}-*, ${settings?.pinPath ?? 'pins'}, ${settings?.socket ?? 'socket'}\n`));
+  process.stderr.write(dim(`cleaned up: namespaces ${PREFIX}-*, ${settings?.socket ?? 'socket'}\n`));
   process.exitCode = 1;
 }

@@ -37,7 +37,7 @@
 // limit (the generator's share of CPU 0 is small: it alone sends about 5 Mpps here). Other work on the machine moves
 // the figures too.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,7 +48,6 @@ const PREFIX = 'xlbbench';
 const VIP = '198.18.100.10';
 /** Not the lab's backend-server port; nobody listens on it (and the backends drop it anyway). */
 const PORT = 9000;
-const PIN_ROOT = '/sys/fs/bpf';
 const LBCTL = fileURLToPath(new URL('../lb/cli/lbctl.js', import.meta.url));
 const TRAFFICGEN = fileURLToPath(new URL('./trafficgen.js', import.meta.url));
 const PASS_OBJ = fileURLToPath(new URL('../bpf/pass.o', import.meta.url));
@@ -147,14 +146,11 @@ export async function labThroughput(options: ThroughputOptions = {}): Promise<Th
   const subWindows = Math.max(1, Math.round(seconds / SUB_WINDOW_S));
   const progress = options.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
   await removeStaleLabs(PREFIX);
-  removeStalePins();
 
   const work = mkdtempSync(join(tmpdir(), `${PREFIX}-`));
-  const pinPath = `${PIN_ROOT}/${PREFIX}-${process.pid}`;
-  const cleanupFiles = () => {
-    rmSync(pinPath, { recursive: true, force: true });
-    rmSync(work, { recursive: true, force: true });
-  };
+  // In the lab's own mount namespace: the pins go with the lab.
+  const pinPath = `/sys/fs/bpf/${PREFIX}`;
+  const cleanupFiles = () => rmSync(work, { recursive: true, force: true });
   process.once('exit', cleanupFiles);
   let lab: Lab | undefined;
   try {
@@ -203,7 +199,7 @@ async function prepareLab(lab: Lab): Promise<void> {
   }
   // Present only when br_netfilter is loaded.
   const brnf = ['iptables', 'ip6tables', 'arptables'].map((t) => `net.bridge.bridge-nf-call-${t}=0`);
-  const res = await lab.exec(lab.ns.sw, ['sysctl', '-q', '-w', ...brnf], { netOnly: true });
+  const res = await lab.exec(lab.ns.sw, ['sysctl', '-q', '-w', ...brnf], { bare: true });
   if (res.code !== 0 && !/No such file|cannot stat/i.test(res.stderr)) {
     throw new Error(`${lab.ns.sw}: sysctl ${brnf.join(' ')}: ${res.stderr.trim()}`);
   }
@@ -259,7 +255,7 @@ async function withXlb<T>(lab: Lab, work: string, pinPath: string, body: () => P
     ...lab.addresses.backends.map((a) => `      - address: ${a}`),
     '',
   ].join('\n'));
-  const daemon = lab.spawnNetOnly(lab.ns.lb, [process.execPath, LBCTL, 'daemon', '-c', config, '--detach-on-exit'], {
+  const daemon = lab.spawnBare(lab.ns.lb, [process.execPath, LBCTL, 'daemon', '-c', config, '--detach-on-exit'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -273,7 +269,6 @@ async function withXlb<T>(lab: Lab, work: string, pinPath: string, body: () => P
     await stop(daemon);
     // --detach-on-exit took the program off and unpinned the maps; make sure, whatever happened.
     for (const dev of [IFACES.lbFront, IFACES.lbBack]) await lab.exec(lab.ns.lb, ['ip', 'link', 'set', 'dev', dev, 'xdp', 'off']);
-    rmSync(pinPath, { recursive: true, force: true });
   }
 }
 
@@ -444,25 +439,6 @@ async function stop(child: ChildProcess, graceMs = 5000): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
-}
-
-/** Pin directories of earlier runs whose process is gone. */
-function removeStalePins(): void {
-  if (!existsSync(PIN_ROOT)) return;
-  for (const name of readdirSync(PIN_ROOT)) {
-    const m = new RegExp(`^${PREFIX}-(\\d+)$`).exec(name);
-    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
-    rmSync(join(PIN_ROOT, name), { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function until(cond: () => boolean, ms: number): Promise<void> {

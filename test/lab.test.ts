@@ -1,5 +1,6 @@
 // The namespace lab on its own, without xlb: the LB namespace forwards as a plain router.
 import test from 'ava';
+import { existsSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -133,10 +134,8 @@ test('stopServer and startServer; destroy kills spawned processes and deletes ev
   t.is((await get(lab, url)).body, 'b2\n');
 
   const sleeper = lab.spawn(lab.ns.lb, ['sleep', '600'], { stdio: 'ignore' });
-  const daemon = lab.spawnNetOnly(lab.ns.lb, ['sh', '-c', 'test -d /sys/fs/bpf && sleep 600'], { stdio: 'ignore' });
-  const exits = [sleeper, daemon].map((child) => new Promise((resolve) => child.once('exit', resolve)));
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  t.is(daemon.exitCode, null, 'bpffs visible with spawnNetOnly');
+  const bare = lab.spawnBare(lab.ns.lb, ['sleep', '600'], { stdio: 'ignore' });
+  const exits = [sleeper, bare].map((child) => new Promise((resolve) => child.once('exit', resolve)));
 
   await lab.destroy();
   await Promise.all(exits);
@@ -144,6 +143,20 @@ test('stopServer and startServer; destroy kills spawned processes and deletes ev
   for (const ns of allNamespaces(lab)) t.false(present.includes(ns), ns);
   await lab.destroy(); // idempotent
   t.throws(() => lab.spawn(lab.ns.lb, ['true']));
+});
+
+test('the bare side: the LB\'s network and a mount namespace of the lab\'s own, where /sys/fs/bpf starts unmounted', async (t) => {
+  const lab = await createLab(t, { backends: 1, servers: false });
+  const fsType = async () => (await lab.exec(lab.ns.lb, ['stat', '-f', '-c', '%T', '/sys/fs/bpf'], { bare: true })).stdout.trim();
+  t.not(await fsType(), 'bpf_fs', 'nothing mounted, as on a fresh machine');
+  const links = await lab.exec(lab.ns.lb, ['ip', '-o', 'link', 'show', 'front'], { bare: true });
+  t.is(links.code, 0, 'the LB\'s interfaces are there');
+  const mount = await lab.exec(lab.ns.lb, ['mount', '-t', 'bpf', 'bpf', '/sys/fs/bpf'], { bare: true });
+  t.is(mount.code, 0, mount.stderr);
+  t.is(await fsType(), 'bpf_fs');
+  await lab.exec(lab.ns.lb, ['mkdir', '/sys/fs/bpf/xlbt-probe'], { bare: true });
+  t.true(existsSync(lab.inMounts('/sys/fs/bpf/xlbt-probe')), 'reachable from here');
+  t.false(existsSync('/sys/fs/bpf/xlbt-probe'), 'not on the host');
 });
 
 test('dsrVips: backends hold the VIPs on lo and do not answer ARP for them', async (t) => {

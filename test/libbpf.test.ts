@@ -19,6 +19,7 @@ import {
   xdpDetach,
   xdpQueryProgId,
 } from '../lb/bpf/libbpf.js';
+import { privateBpffs } from './support/mounts.js';
 
 const FIXTURE = fileURLToPath(new URL('../bpf/binding_fixture.o', import.meta.url));
 const BINDING = fileURLToPath(new URL('../lb/bpf/libbpf.js', import.meta.url));
@@ -322,10 +323,8 @@ test('a closed object refuses further use instead of touching freed memory; clos
   expectBpfError(t, () => obj.map('fixture_hash'), 'bpf_object__find_map_by_name', 'EBADF');
 });
 
-test('pinning: setPinPath shares a map between objects, objGet/reuseFd reuse it, pin/unpin', (t) => {
-  const dir = `/sys/fs/bpf/${unique('xlbt-')}`;
-  fs.mkdirSync(dir);
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+test('pinning: setPinPath shares a map between objects, objGet/reuseFd reuse it, pin/unpin', async (t) => {
+  const dir = await privateBpffs(t);
   const path = `${dir}/fixture_hash`;
 
   const first = opened(t);
@@ -361,10 +360,8 @@ test('pinning: setPinPath shares a map between objects, objGet/reuseFd reuse it,
   expectBpfError(t, () => objGet(extra), 'bpf_obj_get', 'ENOENT');
 });
 
-test('a map pinned with other parameters makes load fail instead of being reused', (t) => {
-  const dir = `/sys/fs/bpf/${unique('xlbt-')}`;
-  fs.mkdirSync(dir);
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+test('a map pinned with other parameters makes load fail instead of being reused', async (t) => {
+  const dir = await privateBpffs(t);
   const path = `${dir}/fixture_hash`;
   const first = opened(t);
   first.map('fixture_hash').setPinPath(path);

@@ -167,6 +167,14 @@ const c = {
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)') as (name: string) => number,
   close: libc.func('int close(int fd)') as (fd: number) => number,
   unshare: libc.func('int unshare(int flags)') as (flags: number) => number,
+  mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)') as (
+    source: string,
+    target: string,
+    fstype: string,
+    flags: number,
+    data: string | null,
+  ) => number,
+  flock: libc.func('int flock(int fd, int operation)') as (fd: number, operation: number) => number,
 };
 
 export const XDP_FLAGS = { UPDATE_IF_NOEXIST: 1, SKB_MODE: 2, DRV_MODE: 4, HW_MODE: 8, REPLACE: 16 } as const;
@@ -270,6 +278,24 @@ const CLONE_NEWNET = 0x40000000;
  */
 export function unshareNetwork(): void {
   if (c.unshare(CLONE_NEWNET) < 0) throw new BpfError('unshare', lastErrno(EINVAL), { object: 'CLONE_NEWNET' });
+}
+
+/** Mounts a BPF filesystem at `target` (mode 0700, as systemd mounts it). */
+export function mountBpffs(target: string): void {
+  if (c.mount('bpf', target, 'bpf', 0, 'mode=0700') < 0) {
+    throw new BpfError('mount', lastErrno(EINVAL), { object: `bpf on ${target}` });
+  }
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/** An exclusive, non-blocking flock on `fd`: false when another open file holds it. Released when the fd closes. */
+export function tryLockExclusive(fd: number): boolean {
+  if (c.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = lastErrno(EINVAL);
+  if (errno === os.constants.errno.EWOULDBLOCK) return false;
+  throw new BpfError('flock', errno, { object: `fd ${fd}` });
 }
 
 export function xdpDetach(ifindex: number, flags: number): void {

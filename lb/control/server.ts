@@ -1,10 +1,11 @@
 // The control socket: HTTP + JSON over a unix socket only root can open (0600). Routes and shapes: ./api.ts.
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { parseCidr, parseIPv4 } from '../../config/load.js';
+import { makeDirectories } from '../dirs.js';
 import { XlbError } from '../errors.js';
 import type {
   ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, ErrorBody, Event, Stats, Status,
@@ -129,7 +130,7 @@ function routes(h: ControlHandlers): Record<string, Route> {
 
 /** Listens on `path`; a stale socket of a daemon that is gone is replaced, a live one is an error. */
 export async function serveControl(path: string, handlers: ControlHandlers, log: Logger): Promise<Server> {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  makeDirectories(dirname(path), 'node.control_socket');
   if (await answers(path)) {
     throw new XlbError('XLB_CONFLICT', `another xlb daemon answers on ${path}; give this one another node.control_socket`);
   }

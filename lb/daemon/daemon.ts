@@ -10,7 +10,8 @@ import type {
 } from '../control/api.js';
 import { addBackend, addDeny, removeBackend, removeDeny, setDrained } from '../control/edits.js';
 import { answers, serveControl, type ControlHandlers } from '../control/server.js';
-import { DataPlane, removePins } from '../dataplane/dataplane.js';
+import { DataPlane, PIN_NAMES } from '../dataplane/dataplane.js';
+import { ensureBpffs, makePinDirectory, PinLock, removePins } from '../dataplane/pindir.js';
 import { Syncer } from '../dataplane/syncer.js';
 import { XlbError } from '../errors.js';
 import { HealthChecker, type Target } from '../health/checker.js';
@@ -53,6 +54,7 @@ export class Daemon {
   private eventTimer?: NodeJS.Timeout;
   private hopTimer?: NodeJS.Timeout;
   private stopRequested?: boolean;
+  private pinLock?: PinLock;
   /** Event streams of `lbctl events --follow`, ended at stop. */
   private readonly followers = new Set<NodeJS.WritableStream>();
   private readonly health: HealthChecker;
@@ -81,6 +83,9 @@ export class Daemon {
     if (await answers(node.controlSocket)) {
       throw new XlbError('XLB_CONFLICT', `another xlb daemon answers on ${node.controlSocket}; stop it first, or give this node its own node.control_socket and node.pin_path`);
     }
+    ensureBpffs(this.log);
+    makePinDirectory(node.pinPath);
+    this.pinLock = PinLock.acquire(node.pinPath);
     const dp = DataPlane.load({ pinPath: node.pinPath });
     this.dp = dp;
     const { adopted, replaced } = dp.pins;
@@ -380,7 +385,8 @@ export class Daemon {
     const fresh = this.dp !== undefined && this.dp.pins.adopted.length === 0;
     if (fresh && this.interfaces.length) detachAll(this.interfaces.map((i) => i.name), this.log.child({ module: 'attach' }));
     this.dp?.close();
-    if (fresh) removePins(this.config.node.pinPath);
+    if (fresh) removePins(this.config.node.pinPath, PIN_NAMES);
+    this.pinLock?.release();
     this.state = 'stopped';
   }
 
@@ -416,12 +422,13 @@ export class Daemon {
     if (detach) {
       detached = detachAll(this.config.node.interfaces, this.log.child({ module: 'attach' }));
       this.dp?.close();
-      removePins(this.config.node.pinPath);
+      removePins(this.config.node.pinPath, PIN_NAMES);
       this.log.info({ detached }, 'detached; maps unpinned');
     } else {
       this.dp?.close();
       this.log.info('stopped; the program stays attached and forwarding with the pinned maps');
     }
+    this.pinLock?.release();
     this.state = 'stopped';
     setImmediate(() => this.done(0));
     return detached;

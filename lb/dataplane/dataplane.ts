@@ -1,5 +1,5 @@
 // The loaded XDP object: its program, its maps by role, its capacities and counters.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BPF_F_RDONLY_PROG, BpfObject, closeFd, mapInfo, numPossibleCpus, objGet, type BpfMap, type BpfProgram } from '../bpf/libbpf.js';
@@ -14,7 +14,10 @@ export interface LoadOptions {
   objectPath?: string;
   /** Flow table entries; the default is the object's (XLB_MAX_FLOWS). */
   maxFlows?: number;
-  /** Pin every map under this bpffs directory, re-adopting the pins a previous daemon left when they fit. */
+  /**
+   * Pin every map under this existing bpffs directory (see pindir.ts), re-adopting the pins a previous daemon left
+   * when they fit.
+   */
   pinPath?: string;
 }
 
@@ -106,7 +109,6 @@ export class DataPlane {
  * replaced rather than trusted or fatal.
  */
 function preparePins(object: BpfObject, pinPath: string, report: PinReport): void {
-  mkdirSync(pinPath, { recursive: true });
   const maps = object.maps().filter((m) => !m.name.includes('.'));
   const fds = new Map<BpfMap, number>();
   for (const map of maps) {
@@ -150,7 +152,5 @@ function adoptable(map: BpfMap, path: string, report: PinReport): number | undef
   return undefined;
 }
 
-/** Removes every pin under `pinPath` and the directory itself. */
-export function removePins(pinPath: string): void {
-  rmSync(pinPath, { recursive: true, force: true });
-}
+/** The names xlb pins under its pin path: the only ones it ever removes. */
+export const PIN_NAMES: readonly string[] = Object.values(layout.MAPS);

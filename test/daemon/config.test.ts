@@ -48,7 +48,7 @@ async function udpAsk(lab: Lab, payload: string): Promise<string> {
 test('a config with errors is rejected at start: exit 1, every problem on stderr, nothing attached or pinned', async (t) => {
   const node = await XlbNode.create(t);
   const bad = node.writeConfig(broken(node), 'bad.yaml');
-  const r = await node.lab.exec(node.lab.ns.lb, [process.execPath, LBCTL, 'daemon', '-c', bad], { netOnly: true });
+  const r = await node.lab.exec(node.lab.ns.lb, [process.execPath, LBCTL, 'daemon', '-c', bad], { bare: true });
   t.is(r.code, 1, r.stderr);
   t.is(r.stdout, '');
   // The operator reads `path: message` lines (whatever else the log line carries).
@@ -58,7 +58,7 @@ test('a config with errors is rejected at start: exit 1, every problem on stderr
   }
   t.deepEqual(await node.xdpProgIds('front'), []);
   t.deepEqual(await node.xdpProgIds('back'), []);
-  t.false(existsSync(node.pinPath), 'no pin dir');
+  t.false(existsSync(node.pinDir), 'no pin dir');
   t.false(existsSync(node.socket), 'no control socket');
 
   const check = await node.lbctl(['config', 'check', bad], { socket: false });

@@ -248,7 +248,7 @@ test('detach takes the program off the interfaces, removes the pins, and the dae
   const d = await node.start();
   t.true((await node.xdpProgIds('front')).length > 0);
   t.true((await node.xdpProgIds('back')).length > 0);
-  t.true(existsSync(node.pinPath));
+  t.true(existsSync(node.pinDir));
 
   const r = await node.lbctl(['detach']);
   t.is(r.code, 0, r.stderr);
@@ -257,7 +257,7 @@ test('detach takes the program off the interfaces, removes the pins, and the dae
   t.is(code, 0, 'the daemon exits 0 after detach');
   t.deepEqual(await node.xdpProgIds('front'), []);
   t.deepEqual(await node.xdpProgIds('back'), []);
-  t.false(existsSync(node.pinPath), 'the pin dir is gone');
+  t.false(existsSync(node.pinDir), 'the pin dir is gone');
   // The LB is a plain router again: the backends answer pings to their own addresses, the VIP is nobody's.
   const direct = await ping(node.lab, ['-c', '1', '-W', '2'], node.lab.addresses.backends[0]);
   t.is(direct.received, 1);

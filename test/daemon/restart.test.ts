@@ -57,7 +57,7 @@ test('a second daemon for the same node is refused and leaves the running one al
 
   t.true(first.running, 'the first daemon runs on');
   t.is((await node.status()).pid, first.pid);
-  t.true(existsSync(node.pinPath), 'the pins stay');
+  t.true(existsSync(node.pinDir), 'the pins stay');
   t.true((await node.xdpProgIds('front')).length > 0, 'a program stays attached to front');
   t.true((await node.xdpProgIds('back')).length > 0, 'a program stays attached to back');
   const r = await ping(lab, ['-c', '3', '-i', '0.2', '-W', '2']);

@@ -1,19 +1,22 @@
 // Pinned maps: a restarted daemon adopts them all (the devmap too, whatever flags the kernel added), and a set where
-// any map no longer fits is replaced together, never half adopted.
+// any map no longer fits is replaced together, never half adopted. The pin directory has one owner, and xlb removes
+// only its own pins from it.
 import test from 'ava';
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { u32Key } from '../../lb/bpf/layout.js';
-import { DataPlane, removePins } from '../../lb/dataplane/dataplane.js';
+import { DataPlane, PIN_NAMES } from '../../lb/dataplane/dataplane.js';
+import { makePinDirectory, PinLock, removePins } from '../../lb/dataplane/pindir.js';
+import { privateBpffs } from '../support/mounts.js';
 
-function pinDir(t: { teardown(fn: () => void): void }): string {
-  const dir = `/sys/fs/bpf/xlbt-pins-${randomBytes(4).toString('hex')}`;
-  t.teardown(() => removePins(dir));
+async function pinDir(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = `${await privateBpffs(t)}/xlb`;
+  mkdirSync(dir);
   return dir;
 }
 
-test('a second load adopts every pinned map, state included', (t) => {
-  const dir = pinDir(t);
+test('a second load adopts every pinned map, state included', async (t) => {
+  const dir = await pinDir(t);
   const first = DataPlane.load({ pinPath: dir, maxFlows: 4096 });
   const all = first.pins;
   first.map('rrCursor').update(u32Key(3), u32Key(41));
@@ -29,8 +32,8 @@ test('a second load adopts every pinned map, state included', (t) => {
   t.is(second.map('rrCursor').lookup(u32Key(3))!.readUInt32LE(0), 41);
 });
 
-test('when one pinned map does not fit, the whole set is replaced and says why', (t) => {
-  const dir = pinDir(t);
+test('when one pinned map does not fit, the whole set is replaced and says why', async (t) => {
+  const dir = await pinDir(t);
   const first = DataPlane.load({ pinPath: dir, maxFlows: 4096 });
   first.map('rrCursor').update(u32Key(3), u32Key(41));
   first.close();
@@ -42,4 +45,43 @@ test('when one pinned map does not fit, the whole set is replaced and says why',
   t.regex(flows!.reason, /4096 entries.*wants.*8192 entries/);
   t.true(second.pins.replaced.some((r) => r.map === 'xlb_rr_cursor'));
   t.is(second.map('rrCursor').lookup(u32Key(3))!.readUInt32LE(0), 0, 'state of the old set is gone');
+});
+
+test('removing the pins takes only xlb\'s, and the directory only when nothing else is left in it', async (t) => {
+  const dir = await pinDir(t);
+  DataPlane.load({ pinPath: dir, maxFlows: 4096 }).close();
+  execFileSync('bpftool', ['map', 'create', `${dir}/other_tool`, 'type', 'array', 'key', '4', 'value', '4', 'entries', '1',
+    'name', 'other_tool']);
+
+  const removed = removePins(dir, PIN_NAMES);
+  t.deepEqual(removed.sort(), [...PIN_NAMES].sort());
+  t.deepEqual(readdirSync(dir), ['other_tool'], 'the other tool\'s pin stays, and so does the directory');
+
+  execFileSync('rm', [`${dir}/other_tool`]);
+  t.deepEqual(removePins(dir, PIN_NAMES), []);
+  t.false(existsSync(dir), 'an empty directory goes');
+});
+
+test('a pin directory has one owner at a time; the next one is refused with a clear error until it is released', async (t) => {
+  const dir = await pinDir(t);
+  const first = PinLock.acquire(dir);
+  const err = t.throws(() => PinLock.acquire(dir));
+  t.is((err as { code?: string }).code, 'XLB_CONFLICT');
+  t.is(err?.message, `node.pin_path ${dir} is in use by another xlb daemon (pid ${process.pid}); ` +
+    'stop it first, or give this node its own node.pin_path');
+  first.release();
+  PinLock.acquire(dir).release();
+});
+
+test('a pin path that cannot be used is a clear error, never a hang', async (t) => {
+  const root = await privateBpffs(t);
+  makePinDirectory(`${root}/a/b/c`);
+  t.true(existsSync(`${root}/a/b/c`), 'parents are made one by one');
+  // procfs (like sysfs under an unmounted /sys/fs/bpf) answers ENOENT to mkdir: where Node's recursive mkdir spins,
+  // this names the directory.
+  const err = t.throws(() => makePinDirectory('/proc/xlb-nowhere/pins'));
+  t.is((err as { code?: string }).code, 'XLB_SETUP');
+  t.is(err!.message, 'cannot create /proc/xlb-nowhere for node.pin_path: ENOENT: no such file or directory');
+  const notBpf = t.throws(() => makePinDirectory('/tmp'));
+  t.is(notBpf?.message, 'node.pin_path /tmp is not on a BPF filesystem: maps can only be pinned on one');
 });

@@ -1,5 +1,6 @@
 // The xlb daemon in a namespace lab, for end-to-end tests: a node (lab + temp dir + config files) whose daemon runs
-// `lbctl daemon -c FILE` in the lab's LB namespace, entering only its network namespace so /sys/fs/bpf stays visible.
+// `lbctl daemon -c FILE` in the lab's LB network namespace and the lab's mount namespace, where /sys/fs/bpf starts
+// unmounted as on a fresh machine (the daemon mounts it), so every test takes the bare machine's path.
 //
 //   const node = await XlbNode.create(t);                 // lab, temp dir; one teardown cleans everything, in order
 //   const d = await node.start(node.config());            // writes the config, starts the daemon, waits for status
@@ -10,13 +11,14 @@
 // Also here: httpBurst() (N GETs from the client namespace, each on a new connection), HttpClient (a long-lived client
 // with one keep-alive connection), ping() (parsed replies and summary).
 //
-// Names are unique per node: pin_path /sys/fs/bpf/<prefix>, control_socket /run/xlb/<prefix>.sock, where <prefix> is
-// the lab's random namespace prefix ("xlbd" + 8 hex digits). The teardown (also on failure or timeout) stops every daemon this node started,
-// removes the pin dir and the socket, destroys the lab and the temp dir; if the test failed, it t.log()s each daemon's
-// log (JSON lines from its stderr).
+// Names are unique per node: pin_path /sys/fs/bpf/<prefix> (inside the lab's mount namespace: node.pinDir reaches it
+// from here), control_socket /run/xlb/<prefix>.sock, where <prefix> is the lab's random namespace prefix ("xlbd" + 8
+// hex digits). The teardown (also on failure or timeout) stops every daemon this node started, destroys the lab (and
+// with its mount namespace the pins), removes the socket and the temp dir; if the test failed, it t.log()s each
+// daemon's log (JSON lines from its stderr).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +99,11 @@ export class XlbNode {
 
   get prefix(): string {
     return this.lab.prefix;
+  }
+
+  /** The pin directory as this process reaches it. */
+  get pinDir(): string {
+    return this.lab.inMounts(this.pinPath);
   }
 
   /** The daemon started last. */
@@ -187,9 +194,9 @@ export class XlbNode {
     }
   }
 
-  /** Starts `lbctl daemon -c configPath` in the LB namespace (network only) and captures its output. */
+  /** Starts `lbctl daemon -c configPath` in the LB namespace (see the file comment) and captures its output. */
   spawnDaemon(configPath: string, args: string[] = []): DaemonProcess {
-    const child = this.lab.spawnNetOnly(this.lab.ns.lb, [process.execPath, LBCTL, 'daemon', '-c', configPath, ...args], {
+    const child = this.lab.spawnBare(this.lab.ns.lb, [process.execPath, LBCTL, 'daemon', '-c', configPath, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';
@@ -288,9 +295,8 @@ export class XlbNode {
     return [...new Set(ids.filter((id): id is number => typeof id === 'number'))];
   }
 
-  /** The pin dir, the control socket and the temp dir. */
+  /** The control socket and the temp dir. */
   removeFiles(): void {
-    rmSync(this.pinPath, { recursive: true, force: true });
     rmSync(this.socket, { force: true });
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -318,7 +324,6 @@ export class XlbNode {
     }
     this.removeFiles();
     liveNodes.delete(this);
-    if (existsSync(this.pinPath)) errors.push(`${this.pinPath} is still there`);
     if (errors.length) throw new Error(`cleanup of ${this.prefix}: ${errors.join('; ')}`);
   }
 }

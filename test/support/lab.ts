@@ -8,6 +8,10 @@
 // router until someone attaches xlb to front/back. Interface names inside each namespace are fixed; namespace names
 // are "<prefix>-client", "-lb", "-sw", "-b1".."-bN".
 //
+// What runs the daemon (spawnBare, exec with bare) enters a namespace's network and the lab's own mount namespace,
+// where /sys/fs/bpf starts unmounted as on a fresh machine: `ip netns exec` would remount /sys, and the host's bpffs
+// is never touched.
+//
 // Frames that XDP sends with XDP_TX or a redirect are only accepted by a veth whose receiving end runs an XDP program,
 // so c0 and plb carry an XDP_PASS program (dist/bpf/pass.o). TX checksum offload is off on every veth: XDP cannot
 // complete partial checksums.
@@ -17,6 +21,7 @@ import { existsSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { MountNamespace } from './mounts.js';
 
 export const BACKEND_HTTP_PORT = 8080;
 export const BACKEND_UDP_PORT = 5353;
@@ -57,8 +62,8 @@ export interface ExecOptions {
   input?: string;
   /** Killed (SIGKILL) after this long; default 30 s. */
   timeoutMs?: number;
-  /** Enter only the network namespace (nsenter --net), keeping /sys/fs/bpf visible. */
-  netOnly?: boolean;
+  /** Enter the network namespace and the lab's mount namespace (see the file comment), not `ip netns exec`. */
+  bare?: boolean;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -81,6 +86,7 @@ export class Lab {
   readonly backendNames: string[];
 
   private readonly dsrVips: string[];
+  private mountNs?: MountNamespace;
   private readonly created: string[] = [];
   private readonly children = new Set<ChildProcess>();
   private readonly servers: (ChildProcess | undefined)[];
@@ -145,19 +151,30 @@ export class Lab {
     }
   }
 
-  /** Runs cmd in namespace ns (`ip netns exec`, or `nsenter --net` with netOnly). Never throws on exit status. */
+  /** Runs cmd in namespace ns (`ip netns exec`; see ExecOptions.bare). Never throws on exit status. */
   exec(ns: string, cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    return run([...enter(ns, opts.netOnly), ...cmd], opts);
+    return run([...(opts.bare ? this.enterBare(ns) : enter(ns)), ...cmd], opts);
   }
 
   /** Starts cmd in namespace ns (`ip netns exec`); the process (group) is killed at destroy, or if we die. */
   spawn(ns: string, cmd: string[], opts: SpawnOptions = {}): ChildProcess {
-    return this.launch(enter(ns, false), cmd, opts);
+    return this.launch(enter(ns), cmd, opts);
   }
 
-  /** Like spawn, entering only the network namespace, so bpffs at /sys/fs/bpf stays visible (for the xlb daemon). */
-  spawnNetOnly(ns: string, cmd: string[], opts: SpawnOptions = {}): ChildProcess {
-    return this.launch(enter(ns, true), cmd, opts);
+  /** Like spawn, in ns's network and the lab's mount namespace, where /sys/fs/bpf starts unmounted (for the daemon). */
+  spawnBare(ns: string, cmd: string[], opts: SpawnOptions = {}): ChildProcess {
+    return this.launch(this.enterBare(ns), cmd, opts);
+  }
+
+  /** `path` in the lab's mount namespace, as this process reaches it (e.g. a daemon's pins). */
+  inMounts(path: string): string {
+    if (!this.mountNs) throw new Error(`lab ${this.prefix}: no mount namespace`);
+    return this.mountNs.path(path);
+  }
+
+  private enterBare(ns: string): string[] {
+    if (!this.mountNs) throw new Error(`lab ${this.prefix}: no mount namespace`);
+    return ['nsenter', `--mount=${this.mountNs.nsPath}`, `--net=/run/netns/${ns}`];
   }
 
   /** Stops backend i's server (i indexes ns.backends: 0 is b1). Resolves once it has exited. */
@@ -193,6 +210,7 @@ export class Lab {
   destroy(): Promise<void> {
     this.destroying ??= (async () => {
       await Promise.all([...this.children].map((c) => terminate(c)));
+      await this.mountNs?.close();
       const errors: string[] = [];
       for (const ns of [...this.created].reverse()) {
         killNamespacePids(ns);
@@ -209,6 +227,7 @@ export class Lab {
   destroySync(): void {
     this.destroying ??= Promise.resolve();
     for (const child of this.children) killGroup(child, 'SIGKILL');
+    this.mountNs?.closeSync();
     for (const ns of [...this.created].reverse()) {
       killNamespacePids(ns);
       try {
@@ -255,11 +274,11 @@ export class Lab {
   }
 
   private async sysctl(ns: string, settings: Record<string, number>): Promise<void> {
-    await must([...enter(ns, true), 'sysctl', '-q', '-w', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)]);
+    await must([...enterNet(ns), 'sysctl', '-q', '-w', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)]);
   }
 
   private async txOff(ns: string, dev: string): Promise<void> {
-    await must([...enter(ns, true), 'ethtool', '-K', dev, 'tx', 'off']);
+    await must([...enterNet(ns), 'ethtool', '-K', dev, 'tx', 'off']);
   }
 
   private async attachPass(ns: string, dev: string): Promise<void> {
@@ -268,6 +287,7 @@ export class Lab {
 
   private async build(): Promise<void> {
     if (!existsSync(PASS_OBJ)) throw new Error(`lab: ${PASS_OBJ} is missing (run scripts/build)`);
+    this.mountNs = await MountNamespace.create({ bpffs: false });
     const { client, lb, sw } = this.ns;
     const a = this.addresses;
     const m = this.macs;
@@ -366,8 +386,12 @@ export async function listNamespaces(): Promise<string[]> {
   return res.stdout.split('\n').map((line) => line.split(' ')[0]!).filter(Boolean);
 }
 
-function enter(ns: string, netOnly = false): string[] {
-  return netOnly ? ['nsenter', `--net=/run/netns/${ns}`] : ['ip', 'netns', 'exec', ns];
+function enter(ns: string): string[] {
+  return ['ip', 'netns', 'exec', ns];
+}
+
+function enterNet(ns: string): string[] {
+  return ['nsenter', `--net=/run/netns/${ns}`];
 }
 
 let pdeathsig: boolean | undefined;
@@ -382,7 +406,7 @@ function deathSignal(): string[] {
   return pdeathsig ? ['setpriv', '--pdeathsig', 'KILL', '--'] : [];
 }
 
-function run(argv: string[], opts: Omit<ExecOptions, 'netOnly'> = {}): Promise<ExecResult> {
+function run(argv: string[], opts: Omit<ExecOptions, 'bare'> = {}): Promise<ExecResult> {
   return new Promise((resolve) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env });
     let stdout = '';

@@ -1,5 +1,6 @@
 // `lbctl detach`: POST /detach. With no daemon running (it was stopped and left the program forwarding), and a config
 // given with -c, it takes the program off that config's interfaces and removes its pins itself.
+import { existsSync } from 'node:fs';
 import { CliError } from '../errors.js';
 import { writeOut } from '../output.js';
 import { clientFor, type GlobalArgs } from './global.js';
@@ -10,14 +11,21 @@ export async function detach(args: GlobalArgs): Promise<void> {
     r = await clientFor(args).call('POST /detach', undefined);
   } catch (err) {
     if (!(err instanceof CliError) || err.code !== 'XLB_NO_DAEMON' || !args.config) throw err;
-    const [{ loadConfigFile }, { detachAll }, { removePins }, { rootLogger }] = await Promise.all([
+    const [{ loadConfigFile }, { detachAll }, { PIN_NAMES }, { PinLock, removePins }, { rootLogger }] = await Promise.all([
       import('../../../config/load.js'), import('../../daemon/attach.js'), import('../../dataplane/dataplane.js'),
-      import('../../log.js'),
+      import('../../dataplane/pindir.js'), import('../../log.js'),
     ]);
     const node = loadConfigFile(args.config).node;
-    const detached = detachAll(node.interfaces, rootLogger(Boolean(args.verbose)).child({ module: 'detach' }));
-    removePins(node.pinPath);
-    writeOut([`no daemon running: ${detached.length ? `detached from ${detached.join(', ')}` : 'nothing was attached'}; removed ${node.pinPath}`]);
+    // A daemon on another socket may still own the pins: it is refused (XLB_CONFLICT) rather than pulled from under.
+    const lock = existsSync(node.pinPath) ? PinLock.acquire(node.pinPath) : undefined;
+    try {
+      const detached = detachAll(node.interfaces, rootLogger(Boolean(args.verbose)).child({ module: 'detach' }));
+      const removed = lock ? removePins(node.pinPath, PIN_NAMES) : [];
+      const attached = detached.length ? `detached from ${detached.join(', ')}` : 'nothing was attached';
+      writeOut([`no daemon running: ${attached}; ${removed.length ? `removed xlb's pins in ${node.pinPath}` : 'no pins'}`]);
+    } finally {
+      lock?.release();
+    }
     return;
   }
   const from = r.detached.length ? `detached from ${r.detached.join(', ')}` : 'nothing was attached';
