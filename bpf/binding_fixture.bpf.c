@@ -1,4 +1,4 @@
-/* Test fixture for lb/bpf/libbpf.ts: one map of each kind the binding must handle, an XDP program that counts frames
+/* Test fixture for the libbpf binding (lb/bpf/): one map of each kind the binding must handle, an XDP program that counts frames
  * per CPU, stamps the first byte of the frame and returns the verdict configured in fixture_config, and a program the
  * verifier rejects, not loaded unless a test asks for it.
  */

@@ -3,12 +3,12 @@
 // rewritten output from the second run on: every sample is one call with repeat = 1 and a fresh copy of the frame, and
 // the kernel's duration for that call is the sample. Medians, so a scheduling hiccup does not move the figure.
 import { fileURLToPath } from 'node:url';
-import { BpfObject, type BpfProgram } from '../lb/bpf/libbpf.js';
+import { BpfObject, type BpfProgram } from '../lb/bpf/object.js';
 import { u32Key } from '../lb/bpf/layout.js';
-import { caseNamed, clientFrame, POOL } from '../test/fixtures/cases.js';
-import { TCP_FLAGS } from '../test/support/frames.js';
-import { Harness, xdpContext } from '../test/support/harness.js';
-import { routedNetwork } from '../test/support/routed.js';
+import { caseNamed, clientFrame, POOL } from './lab/cases.js';
+import { TCP_FLAGS } from './lab/frames.js';
+import { Harness, xdpContext } from './lab/harness.js';
+import { routedNetwork } from './lab/routed.js';
 import { formatThroughput, labThroughput, throughputEntries } from './throughput.js';
 
 const SAMPLES = Number(process.env.XLB_BENCH_SAMPLES ?? 20000);

@@ -18,7 +18,7 @@ import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { ControlClient } from '../lb/cli/client.js';
 import type { ServiceSpec } from '../lb/pool.js';
-import { Lab, labCleanupOnExit, listNamespaces, removeStaleLabs } from '../test/support/lab.js';
+import { Lab, labCleanupOnExit, listNamespaces, removeStaleLabs } from './lab/lab.js';
 
 const PREFIX = 'xlbdemo';
 const LOG = '/tmp/xlb-demo.log';
@@ -26,7 +26,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CONFIG_REL = 'config/demo.yaml';
 const CONFIG = `${ROOT}${CONFIG_REL}`;
 const LBCTL = `${ROOT}dist/lb/cli/lbctl.js`;
-const SERVER_JS = `${ROOT}dist/test/support/backend-server.js`;
+const SERVER_JS = `${ROOT}dist/scripts/lab/backend-server.js`;
 const REQUESTS = 12;
 /** Slow requests in flight while a backend is drained. */
 const SLOW = 6;

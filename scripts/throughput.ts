@@ -1,4 +1,4 @@
-// The bench's throughput case, through the namespace lab (test/support/lab.ts): a generator in the client namespace
+// The bench's throughput case, through the namespace lab (scripts/lab/lab.ts): a generator in the client namespace
 // sends UDP datagrams to a VIP as fast as it can, each with the next source port (a new flow), and we count what
 // reaches the backends per second: with xlb on the LB, and, in the same lab and run, with the kernel's own
 // alternative, an nftables DNAT rule spreading the VIP over the same backends. `npm run bench` prints both rates and
@@ -41,8 +41,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildFrame } from '../test/support/frames.js';
-import { IFACES, Lab, labCleanupOnExit, removeStaleLabs } from '../test/support/lab.js';
+import { buildFrame } from './lab/frames.js';
+import { IFACES, Lab, labCleanupOnExit, removeStaleLabs } from './lab/lab.js';
 
 const PREFIX = 'xlbbench';
 const VIP = '198.18.100.10';

@@ -12,7 +12,9 @@
 // runs of the program, i.e. frames handed to XDP_TX).
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BPF_F_TEST_XDP_LIVE_FRAMES, BpfObject, ifNameToIndex } from '../lb/bpf/libbpf.js';
+import { BPF_F_TEST_XDP_LIVE_FRAMES } from '../lb/bpf/ffi.js';
+import { BpfObject } from '../lb/bpf/object.js';
+import { ifNameToIndex } from '../lb/bpf/system.js';
 import { u32Key } from '../lb/bpf/layout.js';
 
 const OBJ = fileURLToPath(new URL('../bpf/trafficgen.o', import.meta.url));

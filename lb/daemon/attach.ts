@@ -1,7 +1,10 @@
 // Attaching the program to the node's interfaces, and taking it off again.
 import { constants } from 'node:os';
 import type { Logger } from 'pino';
-import { BpfError, ifNameToIndex, xdpDetach, xdpQueryProgId, XDP_FLAGS, type BpfProgram } from '../bpf/libbpf.js';
+import { BpfError } from '../bpf/errors.js';
+import { XDP_FLAGS } from '../bpf/ffi.js';
+import { type BpfProgram } from '../bpf/object.js';
+import { ifNameToIndex, xdpDetach, xdpQueryProgId } from '../bpf/system.js';
 import type { InterfaceStatus } from '../control/api.js';
 import type { XdpMode } from '../../config/types.js';
 

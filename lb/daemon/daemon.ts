@@ -3,7 +3,8 @@
 import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { ifNameToIndex, RingBuffer } from '../bpf/libbpf.js';
+import { RingBuffer } from '../bpf/ringbuf.js';
+import { ifNameToIndex } from '../bpf/system.js';
 import * as layout from '../bpf/layout.js';
 import type {
   ApplyResult, BackendChange, BackendRef, BackendStatus, ConfigApply, DenyList, Event, Stats, Status,

@@ -2,7 +2,9 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BPF_F_RDONLY_PROG, BpfObject, closeFd, mapInfo, numPossibleCpus, objGet, type BpfMap, type BpfProgram } from '../bpf/libbpf.js';
+import { BPF_F_RDONLY_PROG } from '../bpf/ffi.js';
+import { BpfObject, numPossibleCpus, type BpfMap, type BpfProgram } from '../bpf/object.js';
+import { closeFd, mapInfo, objGet } from '../bpf/system.js';
 import * as layout from '../bpf/layout.js';
 import type { Capacity } from '../plan/planner.js';
 import type { AdoptMaps } from './syncer.js';

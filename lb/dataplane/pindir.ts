@@ -4,7 +4,7 @@
 import { closeSync, constants, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { mountBpffs, tryLockExclusive } from '../bpf/libbpf.js';
+import { mountBpffs, tryLockExclusive } from '../bpf/system.js';
 import { makeDirectories } from '../dirs.js';
 import { XlbError } from '../errors.js';
 

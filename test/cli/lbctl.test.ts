@@ -170,7 +170,7 @@ interface Result {
 
 interface Running {
   stdout(): string;
-  /** Resolves once stdout matches `re`; rejects if lbctl exits first or WAIT_MS pass. */
+  /** Resolves once stdout matches `re`; rejects if lbctl exits first or WAIT_MS pass after it was spawned. */
   waitFor(re: RegExp): Promise<void>;
   kill(signal: NodeJS.Signals): void;
   done: Promise<Result>;
@@ -196,10 +196,14 @@ function start(args: string[], env: NodeJS.ProcessEnv = cleanEnv()): Running {
   let stderr = '';
   let child: ReturnType<typeof spawn> | undefined;
   const waiters: { re: RegExp; resolve: () => void; reject: (e: Error) => void }[] = [];
+  let markSpawned!: () => void;
+  // A child may wait in the queue behind others: a wait's clock starts when its child runs, not when it is asked for.
+  const spawned = new Promise<void>((resolve) => (markSpawned = resolve));
   const done = new Promise<Result>((resolve) => {
     const run = (): void => {
       children++;
       child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      markSpawned();
       child.stdout!.setEncoding('utf8').on('data', (c: string) => {
         stdout += c;
         for (const w of [...waiters]) {
@@ -222,8 +226,9 @@ function start(args: string[], env: NodeJS.ProcessEnv = cleanEnv()): Running {
   });
   return {
     stdout: () => stdout,
-    waitFor: (re) => {
-      if (re.test(stdout)) return Promise.resolve();
+    waitFor: async (re) => {
+      await spawned;
+      if (re.test(stdout)) return;
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters.splice(waiters.findIndex((w) => w.re === re), 1);

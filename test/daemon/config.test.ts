@@ -4,7 +4,7 @@ import test from 'ava';
 import { existsSync } from 'node:fs';
 import { stringify } from 'yaml';
 import type { Status } from '../../lb/control/api.js';
-import { BACKEND_UDP_PORT, type Lab } from '../support/lab.js';
+import { BACKEND_UDP_PORT, type Lab } from '../../scripts/lab/lab.js';
 import { eventually, LBCTL, VIP, XlbNode, type ConfigObject } from '../support/daemon.js';
 
 /** A UDP service on the VIP's port 53 over the lab's echo servers (port 5353). */

@@ -1,7 +1,7 @@
 // The daemon forwarding real traffic in the namespace lab: ICMP round robin, HTTP over nat, and dsr with the VIP on
 // the backends' loopback.
 import test from 'ava';
-import { BACKEND_HTTP_PORT } from '../support/lab.js';
+import { BACKEND_HTTP_PORT } from '../../scripts/lab/lab.js';
 import { HttpClient, httpBurst, ping, XlbNode } from '../support/daemon.js';
 
 test('ping to the VIP is answered by the backends in turn (rr, one echo each)', async (t) => {

@@ -2,7 +2,7 @@
 // again; a drained backend keeps its open connections and gets no new ones.
 import test from 'ava';
 import type { BackendStatus, Status } from '../../lb/control/api.js';
-import { BACKEND_HTTP_PORT } from '../support/lab.js';
+import { BACKEND_HTTP_PORT } from '../../scripts/lab/lab.js';
 import { eventually, HttpClient, httpBurst, XlbNode } from '../support/daemon.js';
 
 const INTERVAL_MS = 500;

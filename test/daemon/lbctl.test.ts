@@ -3,7 +3,7 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
 import type { DenyList, Event, Stats, Status } from '../../lb/control/api.js';
-import { BACKEND_HTTP_PORT } from '../support/lab.js';
+import { BACKEND_HTTP_PORT } from '../../scripts/lab/lab.js';
 import { eventually, HttpClient, httpBurst, ping, sleep, VIP, webService, XlbNode } from '../support/daemon.js';
 
 const isInt = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;

@@ -1,7 +1,7 @@
 // The Prometheus scrape: strict text format 0.0.4, the metric names and labels DESIGN.md promises, counters that
 // follow the traffic.
 import test from 'ava';
-import { BACKEND_HTTP_PORT } from '../support/lab.js';
+import { BACKEND_HTTP_PORT } from '../../scripts/lab/lab.js';
 import { httpBurst, ping, XlbNode } from '../support/daemon.js';
 
 interface Sample {

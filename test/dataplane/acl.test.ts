@@ -1,9 +1,9 @@
 // The deny list (every VIP) and per-service allow-lists, enforced in XDP with LPM tries and editable live.
 import test from 'ava';
-import { clientFrame, natted, BACKENDS } from '../fixtures/cases.js';
-import { TCP_FLAGS } from '../support/frames.js';
-import { Harness, pool, service } from '../support/harness.js';
-import { isolateNetwork } from '../support/isolate.js';
+import { clientFrame, natted, BACKENDS } from '../../scripts/lab/cases.js';
+import { TCP_FLAGS } from '../../scripts/lab/frames.js';
+import { Harness, pool, service } from '../../scripts/lab/harness.js';
+import { isolateNetwork } from '../../scripts/lab/isolate.js';
 import type { Pool } from '../../lb/pool.js';
 
 isolateNetwork();

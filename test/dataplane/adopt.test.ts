@@ -3,10 +3,10 @@
 import test from 'ava';
 import { Syncer } from '../../lb/dataplane/syncer.js';
 import { plan } from '../../lb/plan/planner.js';
-import { clientFrame, BACKENDS, POOL } from '../fixtures/cases.js';
-import { parseFrame, TCP_FLAGS } from '../support/frames.js';
-import { Harness, testNextHop } from '../support/harness.js';
-import { isolateNetwork } from '../support/isolate.js';
+import { clientFrame, BACKENDS, POOL } from '../../scripts/lab/cases.js';
+import { parseFrame, TCP_FLAGS } from '../../scripts/lab/frames.js';
+import { Harness, testNextHop } from '../../scripts/lab/harness.js';
+import { isolateNetwork } from '../../scripts/lab/isolate.js';
 import type { Pool } from '../../lb/pool.js';
 
 isolateNetwork();

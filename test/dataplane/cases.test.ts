@@ -1,9 +1,9 @@
 // The reference cases, frame in, verdict and exact frame out; the bench times the same cases.
 import test from 'ava';
-import { CASES, POOL } from '../fixtures/cases.js';
-import { checksumsValid } from '../support/frames.js';
-import { Harness } from '../support/harness.js';
-import { isolateNetwork } from '../support/isolate.js';
+import { CASES, POOL } from '../../scripts/lab/cases.js';
+import { checksumsValid } from '../../scripts/lab/frames.js';
+import { Harness } from '../../scripts/lab/harness.js';
+import { isolateNetwork } from '../../scripts/lab/isolate.js';
 
 isolateNetwork();
 

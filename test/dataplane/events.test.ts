@@ -1,12 +1,12 @@
 // Flow and drop events through the ring buffer: sent only while someone reads, and sampled per CPU so a flood costs
 // the data plane a compare per packet rather than a ring buffer write.
 import test from 'ava';
-import { RingBuffer } from '../../lb/bpf/libbpf.js';
+import { RingBuffer } from '../../lb/bpf/ringbuf.js';
 import * as layout from '../../lb/bpf/layout.js';
-import { clientFrame, BACKENDS, POOL } from '../fixtures/cases.js';
-import { TCP_FLAGS } from '../support/frames.js';
-import { Harness } from '../support/harness.js';
-import { isolateNetwork } from '../support/isolate.js';
+import { clientFrame, BACKENDS, POOL } from '../../scripts/lab/cases.js';
+import { TCP_FLAGS } from '../../scripts/lab/frames.js';
+import { Harness } from '../../scripts/lab/harness.js';
+import { isolateNetwork } from '../../scripts/lab/isolate.js';
 
 isolateNetwork();
 

@@ -1,10 +1,10 @@
 // The flow table: established flows keep their backend while the pool changes; drained backends keep theirs, removed
 // or dead ones lose them. And Maglev's promise: a pool change moves few new-flow choices.
 import test from 'ava';
-import { clientFrame } from '../fixtures/cases.js';
-import { parseFrame, TCP_FLAGS } from '../support/frames.js';
-import { Harness, pool, service } from '../support/harness.js';
-import { isolateNetwork } from '../support/isolate.js';
+import { clientFrame } from '../../scripts/lab/cases.js';
+import { parseFrame, TCP_FLAGS } from '../../scripts/lab/frames.js';
+import { Harness, pool, service } from '../../scripts/lab/harness.js';
+import { isolateNetwork } from '../../scripts/lab/isolate.js';
 import type { BackendSpec, Pool } from '../../lb/pool.js';
 
 isolateNetwork();

@@ -1,9 +1,9 @@
 // ICMP echo: per-packet weighted round robin over the usable backends.
 import test from 'ava';
-import { clientFrame, natted, BACKENDS, VIP } from '../fixtures/cases.js';
-import { parseFrame, withFields } from '../support/frames.js';
-import { backendMac, Harness, LB_MAC, pool, service } from '../support/harness.js';
-import { isolateNetwork } from '../support/isolate.js';
+import { clientFrame, natted, BACKENDS, VIP } from '../../scripts/lab/cases.js';
+import { parseFrame, withFields } from '../../scripts/lab/frames.js';
+import { backendMac, Harness, LB_MAC, pool, service } from '../../scripts/lab/harness.js';
+import { isolateNetwork } from '../../scripts/lab/isolate.js';
 import { backend as layoutBackend, u32Key } from '../../lb/bpf/layout.js';
 
 isolateNetwork();

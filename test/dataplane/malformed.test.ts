@@ -1,9 +1,9 @@
 // Malformed frames: every one has a defined outcome, and none is ever forwarded (XDP_TX / redirect) corrupt.
 import test from 'ava';
-import { clientFrame, BACKENDS, CASES, DSR_VIP, POOL, VIP } from '../fixtures/cases.js';
-import { buildFrame, checksumsValid, internetChecksum, parseFrame, TCP_FLAGS } from '../support/frames.js';
-import { Harness } from '../support/harness.js';
-import { isolateNetwork } from '../support/isolate.js';
+import { clientFrame, BACKENDS, CASES, DSR_VIP, POOL, VIP } from '../../scripts/lab/cases.js';
+import { buildFrame, checksumsValid, internetChecksum, parseFrame, TCP_FLAGS } from '../../scripts/lab/frames.js';
+import { Harness } from '../../scripts/lab/harness.js';
+import { isolateNetwork } from '../../scripts/lab/isolate.js';
 
 isolateNetwork();
 

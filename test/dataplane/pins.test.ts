@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { u32Key } from '../../lb/bpf/layout.js';
 import { DataPlane, PIN_NAMES } from '../../lb/dataplane/dataplane.js';
 import { makePinDirectory, PinLock, removePins } from '../../lb/dataplane/pindir.js';
-import { privateBpffs } from '../support/mounts.js';
+import { privateBpffs } from '../../scripts/lab/mounts.js';
 
 async function pinDir(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
   const dir = `${await privateBpffs(t)}/xlb`;

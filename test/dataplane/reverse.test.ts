@@ -1,10 +1,10 @@
 // NAT replies, backend -> client, translated back to VIP:port. With a route and neighbour in this test's namespace,
 // bpf_fib_lookup gives the next hop and the reply is forwarded from XDP; without one, the kernel gets it to route.
 import test from 'ava';
-import { CLIENT, POOL, VIP, BACKENDS } from '../fixtures/cases.js';
-import { buildFrame, TCP_FLAGS, type FrameSpec } from '../support/frames.js';
-import { backendMac, CLIENT_MAC, Harness, LB_MAC } from '../support/harness.js';
-import { routedNetwork } from '../support/routed.js';
+import { CLIENT, POOL, VIP, BACKENDS } from '../../scripts/lab/cases.js';
+import { buildFrame, TCP_FLAGS, type FrameSpec } from '../../scripts/lab/frames.js';
+import { backendMac, CLIENT_MAC, Harness, LB_MAC } from '../../scripts/lab/harness.js';
+import { routedNetwork } from '../../scripts/lab/routed.js';
 
 const net = routedNetwork();
 const frontMac = net.frontMac;

@@ -1,10 +1,10 @@
 // A pool change is never visible half-written: probed between the syncer's map writes, each service sends either
 // all to the old backend set or all to the new one.
 import test from 'ava';
-import { clientFrame } from '../fixtures/cases.js';
-import { parseFrame, TCP_FLAGS } from '../support/frames.js';
-import { Harness, pool, service } from '../support/harness.js';
-import { isolateNetwork } from '../support/isolate.js';
+import { clientFrame } from '../../scripts/lab/cases.js';
+import { parseFrame, TCP_FLAGS } from '../../scripts/lab/frames.js';
+import { Harness, pool, service } from '../../scripts/lab/harness.js';
+import { isolateNetwork } from '../../scripts/lab/isolate.js';
 import type { Pool, Scheduler } from '../../lb/pool.js';
 
 isolateNetwork();

@@ -1,9 +1,9 @@
 // TCP and UDP services: NAT rewrites with checksums checked against from-scratch sums, and the edge cases of both.
 import test from 'ava';
-import { clientFrame, natted, BACKENDS, POOL } from '../fixtures/cases.js';
-import { buildFrame, ipv4Checksum, parseFrame, TCP_FLAGS } from '../support/frames.js';
-import { Harness, pool, service } from '../support/harness.js';
-import { isolateNetwork } from '../support/isolate.js';
+import { clientFrame, natted, BACKENDS, POOL } from '../../scripts/lab/cases.js';
+import { buildFrame, ipv4Checksum, parseFrame, TCP_FLAGS } from '../../scripts/lab/frames.js';
+import { Harness, pool, service } from '../../scripts/lab/harness.js';
+import { isolateNetwork } from '../../scripts/lab/isolate.js';
 
 isolateNetwork();
 

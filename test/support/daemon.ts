@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { Status } from '../../lb/control/api.js';
-import { BACKEND_HTTP_PORT, IFACES, Lab, labCleanupOnExit, type LabOptions } from './lab.js';
+import { BACKEND_HTTP_PORT, IFACES, Lab, labCleanupOnExit, type LabOptions } from '../../scripts/lab/lab.js';
 
 export const LBCTL = fileURLToPath(new URL('../../lb/cli/lbctl.js', import.meta.url));
 /** Where /metrics listens inside the LB namespace (each lab has its own, so one port for all). */

@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { BACKEND_HTTP_PORT, BACKEND_UDP_PORT, Lab, labCleanupOnExit, listNamespaces, removeStaleLabs } from './support/lab.js';
+import { BACKEND_HTTP_PORT, BACKEND_UDP_PORT, Lab, labCleanupOnExit, listNamespaces, removeStaleLabs } from '../../scripts/lab/lab.js';
 
-const FLOOR_OBJ = fileURLToPath(new URL('../bpf/floor.o', import.meta.url)); // returns XDP_TX for every frame
+const FLOOR_OBJ = fileURLToPath(new URL('../../bpf/floor.o', import.meta.url)); // returns XDP_TX for every frame
 
 async function createLab(t: { teardown(fn: () => Promise<void>): void }, options: Parameters<typeof Lab.create>[0] = {}) {
   const lab = await Lab.create(options);

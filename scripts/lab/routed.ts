@@ -2,8 +2,8 @@
 // (`front`, the client's neighbour entry known) and a backend side (`back`), forwarding on. bpf_fib_lookup then answers
 // for replies the way it does on a real load balancer.
 import { execFileSync } from 'node:child_process';
-import { ifNameToIndex } from '../../lb/bpf/libbpf.js';
-import { CLIENT } from '../fixtures/cases.js';
+import { ifNameToIndex } from '../../lb/bpf/system.js';
+import { CLIENT } from './cases.js';
 import { CLIENT_MAC } from './harness.js';
 import { isolateNetwork } from './isolate.js';
 

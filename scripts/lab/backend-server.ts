@@ -1,5 +1,5 @@
 // A lab backend: a tiny HTTP server (and optional UDP echo) that says which backend answered. Run inside a backend's
-// namespace by test/support/lab.ts:
+// namespace by ./lab.ts:
 //   node dist/test/support/backend-server.js --name b1 --http 8080 [--udp 5353]
 // HTTP:  GET /          -> 200 "b1\n" (text/plain), header X-Backend: b1 (on every response)
 //        GET /healthz   -> 200 "ok"

@@ -1,201 +1,9 @@
-// The libbpf binding: typed wrappers over the system libbpf (Debian 12: libbpf.so.1, version 1.1) and the few libc calls
-// around it. The only module that imports koffi.
-//
-// Conventions of the C side, relied on throughout:
-// - libbpf 1.x calls that return int return -errno on failure; calls that return a pointer return NULL and set errno,
-//   which must be read with koffi.errno() before any other native call.
-// - koffi 3 hands pointers over as bigint and NULL as null; a Buffer passed where a pointer is expected (also as a
-//   struct member) is passed in place, so the C side reads and writes the Buffer's own bytes.
+// libbpf's objects, maps and programs as typed classes; keys and values are Buffers laid out by layout.ts.
 import os from 'node:os';
-import koffi from 'koffi';
+import { BPF_F_TEST_XDP_LIVE_FRAMES, BPF_MAP_TYPE, c, MAP_UPDATE, TEST_RUN_OPTS_SIZE, type Ptr, type TestRunAttr } from './ffi.js';
+import { BpfError, check, lastErrno } from './errors.js';
 
-/** An opaque libbpf object (bpf_object *, bpf_map *, bpf_program *). */
-type Ptr = bigint;
-
-const libbpf = koffi.load('libbpf.so.1');
-const libc = koffi.load('libc.so.6');
-
-koffi.opaque('bpf_object');
-koffi.opaque('bpf_map');
-koffi.opaque('bpf_program');
-koffi.opaque('ring_buffer');
-const RingBufferSample = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
-
-const TestRunOpts = koffi.struct('bpf_test_run_opts', {
-  sz: 'size_t',
-  data_in: 'void *',
-  data_out: 'void *',
-  data_size_in: 'uint32_t',
-  data_size_out: 'uint32_t',
-  ctx_in: 'void *',
-  ctx_out: 'void *',
-  ctx_size_in: 'uint32_t',
-  ctx_size_out: 'uint32_t',
-  retval: 'uint32_t',
-  repeat: 'int',
-  duration: 'uint32_t',
-  flags: 'uint32_t',
-  cpu: 'uint32_t',
-  batch_size: 'uint32_t',
-});
-const TEST_RUN_OPTS_SIZE = koffi.sizeof(TestRunOpts);
-
-interface TestRunAttr {
-  sz: number;
-  data_in: Buffer;
-  data_out: Buffer | null;
-  data_size_in: number;
-  data_size_out: number;
-  ctx_in: Buffer | null;
-  ctx_out: null;
-  ctx_size_in: number;
-  ctx_size_out: number;
-  retval: number;
-  repeat: number;
-  duration: number;
-  flags: number;
-  cpu: number;
-  batch_size: number;
-}
-
-const c = {
-  libbpf_num_possible_cpus: libbpf.func('int libbpf_num_possible_cpus(void)') as () => number,
-  bpf_object__open_file: libbpf.func('bpf_object *bpf_object__open_file(const char *path, const void *opts)') as (
-    path: string,
-    opts: null,
-  ) => Ptr | null,
-  bpf_object__load: libbpf.func('int bpf_object__load(bpf_object *obj)') as (obj: Ptr) => number,
-  bpf_object__close: libbpf.func('void bpf_object__close(bpf_object *obj)') as (obj: Ptr) => void,
-  bpf_object__name: libbpf.func('const char *bpf_object__name(const bpf_object *obj)') as (obj: Ptr) => string,
-  bpf_object__find_map_by_name: libbpf.func(
-    'bpf_map *bpf_object__find_map_by_name(const bpf_object *obj, const char *name)',
-  ) as (obj: Ptr, name: string) => Ptr | null,
-  bpf_object__next_map: libbpf.func('bpf_map *bpf_object__next_map(const bpf_object *obj, const bpf_map *map)') as (
-    obj: Ptr,
-    prev: Ptr | null,
-  ) => Ptr | null,
-  bpf_object__find_program_by_name: libbpf.func(
-    'bpf_program *bpf_object__find_program_by_name(const bpf_object *obj, const char *name)',
-  ) as (obj: Ptr, name: string) => Ptr | null,
-  bpf_object__next_program: libbpf.func(
-    'bpf_program *bpf_object__next_program(const bpf_object *obj, bpf_program *prog)',
-  ) as (obj: Ptr, prev: Ptr | null) => Ptr | null,
-
-  bpf_map__name: libbpf.func('const char *bpf_map__name(const bpf_map *map)') as (map: Ptr) => string,
-  bpf_map__type: libbpf.func('int bpf_map__type(const bpf_map *map)') as (map: Ptr) => number,
-  bpf_map__key_size: libbpf.func('uint32_t bpf_map__key_size(const bpf_map *map)') as (map: Ptr) => number,
-  bpf_map__value_size: libbpf.func('uint32_t bpf_map__value_size(const bpf_map *map)') as (map: Ptr) => number,
-  bpf_map__max_entries: libbpf.func('uint32_t bpf_map__max_entries(const bpf_map *map)') as (map: Ptr) => number,
-  bpf_map__map_flags: libbpf.func('uint32_t bpf_map__map_flags(const bpf_map *map)') as (map: Ptr) => number,
-  bpf_map__set_max_entries: libbpf.func('int bpf_map__set_max_entries(bpf_map *map, uint32_t n)') as (
-    map: Ptr,
-    n: number,
-  ) => number,
-  bpf_map__fd: libbpf.func('int bpf_map__fd(const bpf_map *map)') as (map: Ptr) => number,
-  bpf_map__set_pin_path: libbpf.func('int bpf_map__set_pin_path(bpf_map *map, const char *path)') as (
-    map: Ptr,
-    path: string,
-  ) => number,
-  bpf_map__reuse_fd: libbpf.func('int bpf_map__reuse_fd(bpf_map *map, int fd)') as (map: Ptr, fd: number) => number,
-  bpf_map__pin: libbpf.func('int bpf_map__pin(bpf_map *map, const char *path)') as (map: Ptr, path: string) => number,
-  bpf_map__unpin: libbpf.func('int bpf_map__unpin(bpf_map *map, const char *path)') as (
-    map: Ptr,
-    path: string,
-  ) => number,
-
-  bpf_program__name: libbpf.func('const char *bpf_program__name(const bpf_program *prog)') as (prog: Ptr) => string,
-  bpf_program__fd: libbpf.func('int bpf_program__fd(const bpf_program *prog)') as (prog: Ptr) => number,
-  bpf_program__set_autoload: libbpf.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)') as (
-    prog: Ptr,
-    autoload: boolean,
-  ) => number,
-  bpf_program__set_log_buf: libbpf.func(
-    'int bpf_program__set_log_buf(bpf_program *prog, void *log_buf, size_t log_size)',
-  ) as (prog: Ptr, buf: Buffer, size: number) => number,
-
-  bpf_map_lookup_elem: libbpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)') as (
-    fd: number,
-    key: Buffer,
-    value: Buffer,
-  ) => number,
-  bpf_map_update_elem: libbpf.func(
-    'int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)',
-  ) as (fd: number, key: Buffer, value: Buffer, flags: number) => number,
-  bpf_map_delete_elem: libbpf.func('int bpf_map_delete_elem(int fd, const void *key)') as (
-    fd: number,
-    key: Buffer,
-  ) => number,
-  bpf_map_get_next_key: libbpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)') as (
-    fd: number,
-    key: Buffer | null,
-    next: Buffer,
-  ) => number,
-  bpf_obj_get: libbpf.func('int bpf_obj_get(const char *path)') as (path: string) => number,
-  bpf_obj_get_info_by_fd: libbpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)') as (
-    fd: number,
-    info: Buffer,
-    len: [number],
-  ) => number,
-  bpf_prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int fd, _Inout_ bpf_test_run_opts *opts)') as (
-    fd: number,
-    opts: TestRunAttr,
-  ) => number,
-  bpf_xdp_attach: libbpf.func('int bpf_xdp_attach(int ifindex, int fd, uint32_t flags, const void *opts)') as (
-    ifindex: number,
-    fd: number,
-    flags: number,
-    opts: null,
-  ) => number,
-  bpf_xdp_detach: libbpf.func('int bpf_xdp_detach(int ifindex, uint32_t flags, const void *opts)') as (
-    ifindex: number,
-    flags: number,
-    opts: null,
-  ) => number,
-  bpf_xdp_query_id: libbpf.func('int bpf_xdp_query_id(int ifindex, int flags, _Out_ uint32_t *prog_id)') as (
-    ifindex: number,
-    flags: number,
-    id: [number],
-  ) => number,
-
-  ring_buffer__new: libbpf.func(
-    'ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx, const void *opts)',
-  ) as (fd: number, cb: unknown, ctx: null, opts: null) => Ptr | null,
-  ring_buffer__consume: libbpf.func('int ring_buffer__consume(ring_buffer *rb)') as (rb: Ptr) => number,
-  ring_buffer__free: libbpf.func('void ring_buffer__free(ring_buffer *rb)') as (rb: Ptr) => void,
-
-  strerror: libc.func('const char *strerror(int errnum)') as (errnum: number) => string,
-  if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)') as (name: string) => number,
-  close: libc.func('int close(int fd)') as (fd: number) => number,
-  unshare: libc.func('int unshare(int flags)') as (flags: number) => number,
-  mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)') as (
-    source: string,
-    target: string,
-    fstype: string,
-    flags: number,
-    data: string | null,
-  ) => number,
-  flock: libc.func('int flock(int fd, int operation)') as (fd: number, operation: number) => number,
-};
-
-export const XDP_FLAGS = { UPDATE_IF_NOEXIST: 1, SKB_MODE: 2, DRV_MODE: 4, HW_MODE: 8, REPLACE: 16 } as const;
-export const XDP_ACTION = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
-/** bpf_prog_test_run_opts flag: run XDP frames through the real stack/redirect path; no data comes back. */
-export const BPF_F_TEST_XDP_LIVE_FRAMES = 2;
-/** Flags of BpfMap.update (BPF_ANY, BPF_NOEXIST, BPF_EXIST). */
-export const MAP_UPDATE = { ANY: 0, NOEXIST: 1, EXIST: 2 } as const;
-/** The map types this project uses (enum bpf_map_type). */
-/** Flags the kernel sets on some maps by itself, so a pin's flags may differ from its declaration by these. */
-export const BPF_F_RDONLY_PROG = 1 << 7;
-export const BPF_MAP_TYPE = {
-  HASH: 1,
-  ARRAY: 2,
-  PERCPU_HASH: 5,
-  PERCPU_ARRAY: 6,
-  LRU_HASH: 9,
-  LRU_PERCPU_HASH: 10,
-  DEVMAP: 14,
-  DEVMAP_HASH: 25,
-} as const;
+const { EBADF, EINVAL, ENOENT, ENOSPC } = os.constants.errno;
 
 const PER_CPU_TYPES: ReadonlySet<number> = new Set([
   BPF_MAP_TYPE.PERCPU_ARRAY,
@@ -203,164 +11,12 @@ const PER_CPU_TYPES: ReadonlySet<number> = new Set([
   BPF_MAP_TYPE.LRU_PERCPU_HASH,
 ]);
 
-const { EBADF, EINVAL, ENODEV, ENOENT, ENOSPC } = os.constants.errno;
-
-// Several names share a number; the kernel's BPF code says EOPNOTSUPP, and ENOTSUPP (524) is kernel-internal but does
-// reach user space from bpf(2).
-const ERRNO_NAMES = new Map<number, string>([
-  [os.constants.errno.EOPNOTSUPP, 'EOPNOTSUPP'],
-  [524, 'ENOTSUPP'],
-]);
-for (const [name, value] of Object.entries(os.constants.errno)) {
-  if (!ERRNO_NAMES.has(value)) ERRNO_NAMES.set(value, name);
-}
-
-/** A failed libbpf (or libc) call: `op` is the C function, `errno` positive, `code` its name (e.g. "EEXIST"). */
-export class BpfError extends Error {
-  readonly op: string;
-  readonly errno: number;
-  readonly code: string;
-  /** The map, program, object, path or interface the call was about, when there is one. */
-  readonly object: string | undefined;
-
-  constructor(op: string, errno: number, options: { object?: string; detail?: string } = {}) {
-    const code = ERRNO_NAMES.get(errno) ?? `E${errno}`;
-    const call = options.object === undefined ? op : `${op}(${options.object})`;
-    const detail = options.detail === undefined ? '' : `: ${options.detail}`;
-    super(`${call}: ${c.strerror(errno)} (${code})${detail}`);
-    this.name = 'BpfError';
-    this.op = op;
-    this.errno = errno;
-    this.code = code;
-    this.object = options.object;
-  }
-}
-
-/** Throws for a libbpf int result below zero (a -errno); returns it otherwise. */
-function check(op: string, result: number, object?: string): number {
-  if (result < 0) throw new BpfError(op, -result, { object });
-  return result;
-}
-
-/** errno after a call that signals failure by NULL or -1; never 0, so the error always has a cause. */
-function lastErrno(fallback: number): number {
-  return koffi.errno() || fallback;
-}
-
 let possibleCpus: number | undefined;
 
 /** Possible CPUs (not online ones): the number of slots in every per-CPU map value. */
 export function numPossibleCpus(): number {
   possibleCpus ??= check('libbpf_num_possible_cpus', c.libbpf_num_possible_cpus());
   return possibleCpus;
-}
-
-export function ifNameToIndex(name: string): number {
-  const index = c.if_nametoindex(name);
-  if (index === 0) throw new BpfError('if_nametoindex', lastErrno(ENODEV), { object: name });
-  return index;
-}
-
-/** The fd of a pinned map or program; the caller owns it (closeFd). */
-export function objGet(path: string): number {
-  return check('bpf_obj_get', c.bpf_obj_get(path), path);
-}
-
-export function closeFd(fd: number): void {
-  if (c.close(fd) < 0) throw new BpfError('close', lastErrno(EBADF), { object: `fd ${fd}` });
-}
-
-const CLONE_NEWNET = 0x40000000;
-
-/**
- * Moves the calling thread into a new, empty network namespace (only a loopback, down). BPF_PROG_TEST_RUN and
- * if_nametoindex then see that namespace, and so do child processes the thread spawns afterwards.
- */
-export function unshareNetwork(): void {
-  if (c.unshare(CLONE_NEWNET) < 0) throw new BpfError('unshare', lastErrno(EINVAL), { object: 'CLONE_NEWNET' });
-}
-
-/** Mounts a BPF filesystem at `target` (mode 0700, as systemd mounts it). */
-export function mountBpffs(target: string): void {
-  if (c.mount('bpf', target, 'bpf', 0, 'mode=0700') < 0) {
-    throw new BpfError('mount', lastErrno(EINVAL), { object: `bpf on ${target}` });
-  }
-}
-
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-
-/** An exclusive, non-blocking flock on `fd`: false when another open file holds it. Released when the fd closes. */
-export function tryLockExclusive(fd: number): boolean {
-  if (c.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
-  const errno = lastErrno(EINVAL);
-  if (errno === os.constants.errno.EWOULDBLOCK) return false;
-  throw new BpfError('flock', errno, { object: `fd ${fd}` });
-}
-
-export function xdpDetach(ifindex: number, flags: number): void {
-  check('bpf_xdp_detach', c.bpf_xdp_detach(ifindex, flags, null), `ifindex ${ifindex}`);
-}
-
-/** The id of the XDP program attached in the mode `flags` selects (0: whichever single mode is in use); 0 if none. */
-export function xdpQueryProgId(ifindex: number, flags: number): number {
-  const id: [number] = [0];
-  check('bpf_xdp_query_id', c.bpf_xdp_query_id(ifindex, flags, id), `ifindex ${ifindex}`);
-  return id[0];
-}
-
-/** The kernel's description of a map by fd (struct bpf_map_info's leading fields): to tell whether a pin fits. */
-export interface MapInfo {
-  type: number;
-  id: number;
-  keySize: number;
-  valueSize: number;
-  maxEntries: number;
-  flags: number;
-}
-
-export function mapInfo(fd: number): MapInfo {
-  const info = Buffer.alloc(24);
-  check('bpf_obj_get_info_by_fd', c.bpf_obj_get_info_by_fd(fd, info, [info.length]), `fd ${fd}`);
-  const [type, id, keySize, valueSize, maxEntries, flags] = [0, 4, 8, 12, 16, 20].map((o) => info.readUInt32LE(o));
-  return { type, id, keySize, valueSize, maxEntries, flags };
-}
-
-/**
- * A BPF ring buffer read by polling: consume() hands every waiting record to `onRecord`, synchronously on the calling
- * thread (so the callback never runs on a thread that may be gone). The record's bytes are copied out.
- */
-export class RingBuffer {
-  readonly #ptr: Ptr;
-  readonly #callback: unknown;
-  #closed = false;
-
-  constructor(map: BpfMap, onRecord: (record: Buffer) => void) {
-    this.#callback = koffi.register((_ctx: unknown, data: unknown, size: number) => {
-      onRecord(Buffer.from(koffi.decode(data, koffi.array('uint8_t', Number(size), 'Typed')) as Uint8Array));
-      return 0;
-    }, koffi.pointer(RingBufferSample));
-    const ptr = c.ring_buffer__new(map.fd, this.#callback, null, null);
-    if (ptr === null) {
-      const errno = lastErrno(EINVAL);
-      koffi.unregister(this.#callback as never);
-      throw new BpfError('ring_buffer__new', errno, { object: map.name });
-    }
-    this.#ptr = ptr;
-  }
-
-  /** Records handed over. */
-  consume(): number {
-    if (this.#closed) throw new BpfError('ring_buffer__consume', EBADF, { detail: 'ring buffer is closed' });
-    return check('ring_buffer__consume', c.ring_buffer__consume(this.#ptr));
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    c.ring_buffer__free(this.#ptr);
-    koffi.unregister(this.#callback as never);
-  }
 }
 
 /** What maps and programs share with their object: pointers into it die with bpf_object__close. */
@@ -431,8 +87,9 @@ export class BpfObject {
     live(this.#owner, 'bpf_object__find_map_by_name', name);
     const ptr = c.bpf_object__find_map_by_name(this.#ptr, name);
     if (ptr === null) {
+      const errno = lastErrno(ENOENT);
       const known = this.maps().map((m) => m.name);
-      throw new BpfError('bpf_object__find_map_by_name', lastErrno(ENOENT), {
+      throw new BpfError('bpf_object__find_map_by_name', errno, {
         object: name,
         detail: `object ${this.name} has no map ${name}; it has ${known.join(', ') || 'none'}`,
       });
@@ -453,8 +110,9 @@ export class BpfObject {
     live(this.#owner, 'bpf_object__find_program_by_name', name);
     const ptr = c.bpf_object__find_program_by_name(this.#ptr, name);
     if (ptr === null) {
+      const errno = lastErrno(ENOENT);
       const known = this.programs().map((p) => p.name);
-      throw new BpfError('bpf_object__find_program_by_name', lastErrno(ENOENT), {
+      throw new BpfError('bpf_object__find_program_by_name', errno, {
         object: name,
         detail: `object ${this.name} has no program ${name}; it has ${known.join(', ') || 'none'}`,
       });
@@ -641,14 +299,6 @@ export class BpfMap {
   /** Before load: use this existing map (the fd is duplicated, the caller still owns it) instead of creating one. */
   reuseFd(fd: number): void {
     check('bpf_map__reuse_fd', c.bpf_map__reuse_fd(this.#live('bpf_map__reuse_fd'), fd), this.name);
-  }
-
-  pin(path: string): void {
-    check('bpf_map__pin', c.bpf_map__pin(this.#live('bpf_map__pin'), path), `${this.name} at ${path}`);
-  }
-
-  unpin(path: string): void {
-    check('bpf_map__unpin', c.bpf_map__unpin(this.#live('bpf_map__unpin'), path), `${this.name} at ${path}`);
   }
 
   /** Before load. */

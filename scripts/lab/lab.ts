@@ -109,7 +109,7 @@ export class Lab {
       lbBack: '198.18.1.1',
       backends: ids.map((k) => `198.18.1.${10 + k}`),
     };
-    // The same MACs as test/support/harness.ts uses for its frames.
+    // The same MACs as ./harness.ts uses for its frames.
     this.macs = {
       client: '02:c1:00:00:00:01',
       lbFront: '02:1b:00:00:00:01',

@@ -1,5 +1,5 @@
 // A loaded data plane driven through BPF_PROG_TEST_RUN: apply a pool, send a frame, get the verdict and bytes back.
-import { XDP_ACTION } from '../../lb/bpf/libbpf.js';
+import { XDP_ACTION } from '../../lb/bpf/ffi.js';
 import { DataPlane } from '../../lb/dataplane/dataplane.js';
 import { Syncer, type SyncMaps, type WritableMap } from '../../lb/dataplane/syncer.js';
 import { EMPTY_ALLOCATION, plan, type Allocation, type NextHop, type Plan } from '../../lb/plan/planner.js';

@@ -12,7 +12,7 @@ import {
   TCP_FLAGS,
   withFields,
   type FrameSpec,
-} from './support/frames.js';
+} from '../../scripts/lab/frames.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

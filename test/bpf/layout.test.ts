@@ -5,9 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfObject } from '../lb/bpf/libbpf.js';
-import * as layout from '../lb/bpf/layout.js';
-import { OBJECT_PATH } from '../lb/dataplane/dataplane.js';
+import { BpfObject } from '../../lb/bpf/object.js';
+import * as layout from '../../lb/bpf/layout.js';
+import { OBJECT_PATH } from '../../lb/dataplane/dataplane.js';
 
 interface BtfType {
   id: number;
@@ -34,7 +34,7 @@ const probeSource = [
   'enum xlb_outcome probe_outcome;',
 ].join('\n');
 writeFileSync(join(probeDir, 'probe.c'), `${probeSource}\n`);
-execFileSync('clang', ['-g', '-target', 'bpf', '-I', fileURLToPath(new URL('../../bpf', import.meta.url)),
+execFileSync('clang', ['-g', '-target', 'bpf', '-I', fileURLToPath(new URL('../../../bpf', import.meta.url)),
   '-I', `/usr/include/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
   '-c', join(probeDir, 'probe.c'), '-o', join(probeDir, 'probe.o')]);
 const btf = btfOf(join(probeDir, 'probe.o'));

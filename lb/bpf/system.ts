@@ -1,0 +1,67 @@
+// Native calls about the system around the maps and programs: interfaces, fds, XDP attachment, bpffs.
+import os from 'node:os';
+import { c } from './ffi.js';
+import { BpfError, check, lastErrno } from './errors.js';
+
+const { EBADF, EINVAL, ENODEV } = os.constants.errno;
+
+export function ifNameToIndex(name: string): number {
+  const index = c.if_nametoindex(name);
+  if (index === 0) throw new BpfError('if_nametoindex', lastErrno(ENODEV), { object: name });
+  return index;
+}
+
+/** The fd of a pinned map or program; the caller owns it (closeFd). */
+export function objGet(path: string): number {
+  return check('bpf_obj_get', c.bpf_obj_get(path), path);
+}
+
+export function closeFd(fd: number): void {
+  if (c.close(fd) < 0) throw new BpfError('close', lastErrno(EBADF), { object: `fd ${fd}` });
+}
+
+/** Mounts a BPF filesystem at `target` (mode 0700, as systemd mounts it). */
+export function mountBpffs(target: string): void {
+  if (c.mount('bpf', target, 'bpf', 0, 'mode=0700') < 0) {
+    throw new BpfError('mount', lastErrno(EINVAL), { object: `bpf on ${target}` });
+  }
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/** An exclusive, non-blocking flock on `fd`: false when another open file holds it. Released when the fd closes. */
+export function tryLockExclusive(fd: number): boolean {
+  if (c.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = lastErrno(EINVAL);
+  if (errno === os.constants.errno.EWOULDBLOCK) return false;
+  throw new BpfError('flock', errno, { object: `fd ${fd}` });
+}
+
+export function xdpDetach(ifindex: number, flags: number): void {
+  check('bpf_xdp_detach', c.bpf_xdp_detach(ifindex, flags, null), `ifindex ${ifindex}`);
+}
+
+/** The id of the XDP program attached in the mode `flags` selects (0: whichever single mode is in use); 0 if none. */
+export function xdpQueryProgId(ifindex: number, flags: number): number {
+  const id: [number] = [0];
+  check('bpf_xdp_query_id', c.bpf_xdp_query_id(ifindex, flags, id), `ifindex ${ifindex}`);
+  return id[0];
+}
+
+/** The kernel's description of a map by fd (struct bpf_map_info's leading fields): to tell whether a pin fits. */
+export interface MapInfo {
+  type: number;
+  id: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+}
+
+export function mapInfo(fd: number): MapInfo {
+  const info = Buffer.alloc(24);
+  check('bpf_obj_get_info_by_fd', c.bpf_obj_get_info_by_fd(fd, info, [info.length]), `fd ${fd}`);
+  const [type, id, keySize, valueSize, maxEntries, flags] = [0, 4, 8, 12, 16, 20].map((o) => info.readUInt32LE(o));
+  return { type, id, keySize, valueSize, maxEntries, flags };
+}
