@@ -16,8 +16,11 @@
 //
 // Errors: a status >= 400 with ErrorBody. lbctl prints `error` (and each problem) and exits 1.
 
-import type { Forwarding, HealthType, Scheduler } from '../pool.js';
-import type { Protocol } from '../bpf/layout.js';
+import type { Forwarding, HealthType, Protocol, Scheduler } from '../../config/pool.js';
+import type { Problem } from '../../config/problem.js';
+
+/** A problem of a config or pool: `path` (e.g. services[1].backends[0].address) and `message`. */
+export type { Problem };
 
 export type Role = 'standalone' | 'active' | 'standby';
 export type Health = 'up' | 'down';
@@ -103,12 +106,6 @@ export interface BackendChange extends BackendRef {
 
 export interface DenyList {
   deny: string[];
-}
-
-export interface Problem {
-  /** Where in the config, e.g. services[1].backends[0].address */
-  path: string;
-  message: string;
 }
 
 export interface ErrorBody {

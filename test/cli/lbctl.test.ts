@@ -598,11 +598,11 @@ test('resolveSocket: --socket, else -c FILE (default socket if FILE names none),
   const dir = await tempDir(t);
   const bare = join(dir, 'bare.yaml');
   await writeFile(bare, 'node:\n  interfaces: [eth0]\n');
-  t.is(resolveSocket({ socket: '/s' }, { XLB_SOCKET: '/e' }), '/s');
-  t.is(resolveSocket({ config: bare }, { XLB_SOCKET: '/e' }), '/run/xlb/xlb.sock');
-  t.is(resolveSocket({}, { XLB_SOCKET: '/e' }), '/e');
-  t.is(resolveSocket({}, {}), '/run/xlb/xlb.sock');
-  t.throws(() => resolveSocket({ config: join(dir, 'missing.yaml') }, {}), { message: /cannot read .*missing\.yaml \(ENOENT\)/ });
+  t.is(await resolveSocket({ socket: '/s' }, { XLB_SOCKET: '/e' }), '/s');
+  t.is(await resolveSocket({ config: bare }, { XLB_SOCKET: '/e' }), '/run/xlb/xlb.sock');
+  t.is(await resolveSocket({}, { XLB_SOCKET: '/e' }), '/e');
+  t.is(await resolveSocket({}, {}), '/run/xlb/xlb.sock');
+  await t.throwsAsync(resolveSocket({ config: join(dir, 'missing.yaml') }, {}), { message: /cannot read .*missing\.yaml \(ENOENT\)/ });
 });
 
 // ---- usage errors ------------------------------------------------------------------------------------------------

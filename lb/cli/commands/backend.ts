@@ -1,7 +1,8 @@
 // `lbctl backend add|remove|drain|undrain SERVICE ADDRESS[:PORT] [--weight N]`: the declarations; the handler is in
 // backend.handler.ts.
 import type { Argv, CommandModule } from 'yargs';
-import { type Endpoint, parseEndpoint, parseWeight, WEIGHT_RANGE } from './args.js';
+import { WEIGHT_RANGE } from '../../../config/values.js';
+import { type Endpoint, parseEndpoint, parseWeight } from './args.js';
 import type { GlobalArgs } from './global.js';
 
 export type BackendVerb = 'add' | 'remove' | 'drain' | 'undrain';
