@@ -83,6 +83,6 @@ export function probeTimeout(check: HealthCheck): Checked<number> {
 /** The port a tcp/http probe connects to: the check's own, else the backend's. */
 export function probePort(check: HealthCheck, backendPort: number | undefined): Checked<number> {
   const port = check.port ?? backendPort;
-  if (port === undefined) return no(`a ${check.type} check needs a port: set health.port, or give the backend one`);
+  if (port === undefined) return no(`${check.type} checks need a port: set health.port, or give the backend one`);
   return parsePort(port);
 }
