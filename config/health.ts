@@ -7,10 +7,10 @@ import { given, Reader } from './reader.js';
 import { DEFAULTS } from './types.js';
 import { formatMs, no, parseDuration, parseHttpPath, parsePort, parseThreshold, type Checked } from './values.js';
 
-export const HEALTH_KEYS = ['type', 'port', 'path', 'interval', 'timeout', 'rise', 'fall'] as const;
+const HEALTH_KEYS = ['type', 'port', 'path', 'interval', 'timeout', 'rise', 'fall'] as const;
 
 /** The check a service gets when its `health:` names no type. */
-export const DEFAULT_HEALTH: Record<Protocol, HealthType> = { icmp: 'icmp', tcp: 'tcp', udp: 'none' };
+const DEFAULT_HEALTH: Record<Protocol, HealthType> = { icmp: 'icmp', tcp: 'tcp', udp: 'none' };
 
 /**
  * A service's `health:` (absent: the defaults) as a HealthCheck, recording problems under `path`. `protocol` is the

@@ -14,8 +14,8 @@ import { DEFAULTS } from './types.js';
 import { formatEndpoint, parseHostAddress, parseMac, parsePort, parseServiceName, parseWeight } from './values.js';
 
 export const POOL_KEYS = ['deny', 'services'] as const;
-export const SERVICE_KEYS = ['name', 'vip', 'protocol', 'port', 'scheduler', 'forwarding', 'allow', 'health', 'backends'] as const;
-export const BACKEND_KEYS = ['address', 'port', 'weight', 'mac', 'drained'] as const;
+const SERVICE_KEYS = ['name', 'vip', 'protocol', 'port', 'scheduler', 'forwarding', 'allow', 'health', 'backends'] as const;
+const BACKEND_KEYS = ['address', 'port', 'weight', 'mac', 'drained'] as const;
 
 /**
  * Checks a pool given as plain data (e.g. parsed JSON): a mapping of `services` and `deny`, written as the config file

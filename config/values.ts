@@ -119,7 +119,7 @@ export function parseInterfaceName(v: unknown): Checked<string> {
 // ---- numbers -------------------------------------------------------------------------------------------------------
 
 /** An integer from `min` to `max`. */
-export function parseInteger(v: unknown, min: number, max: number): Checked<number> {
+function parseInteger(v: unknown, min: number, max: number): Checked<number> {
   if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) return ok(v);
   return no(`${show(v)} is not an integer from ${min} to ${max}`);
 }
@@ -138,7 +138,7 @@ export function parseWeight(v: unknown): Checked<number> {
 }
 
 /** A health check's rise and fall: consecutive probes. */
-export const THRESHOLD_RANGE = { min: 1, max: 100 } as const;
+const THRESHOLD_RANGE = { min: 1, max: 100 } as const;
 
 export function parseThreshold(v: unknown): Checked<number> {
   return parseInteger(v, THRESHOLD_RANGE.min, THRESHOLD_RANGE.max);

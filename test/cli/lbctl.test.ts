@@ -605,6 +605,31 @@ test('resolveSocket: --socket, else -c FILE (default socket if FILE names none),
   await t.throwsAsync(resolveSocket({ config: join(dir, 'missing.yaml') }, {}), { message: /cannot read .*missing\.yaml \(ENOENT\)/ });
 });
 
+// ---- what lbctl loads ------------------------------------------------------------------------------------------
+
+/** A module hook that fails any import of the YAML parser or of the config checker, naming it. */
+const NO_CONFIG_HOOK = 'export async function resolve(specifier, context, next) {' +
+  ' if (specifier === "yaml" || /\\/config\\/(load|yaml|document)\\.js$/.test(specifier)) throw new Error(`lbctl loaded ${specifier}`);' +
+  ' return next(specifier, context); }';
+const NO_CONFIG_MODULES = `--import=data:text/javascript,${encodeURIComponent(
+  `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(NO_CONFIG_HOOK)}`)});`)}`;
+
+test('verbs that need no config file never load the YAML parser or the config checker', async (t) => {
+  const dir = await tempDir(t);
+  const socket = join(dir, 'none.sock');
+  const env = cleanEnv({ NODE_OPTIONS: NO_CONFIG_MODULES });
+  for (const args of [['status'], ['stats'], ['deny', 'list'], ['deny', 'add', '10.0.0.0/8'], ['events'], ['detach'],
+    ['backend', 'add', 'web', '198.18.1.13:8080', '--weight', '2']]) {
+    const r = await lbctl([...args, '--socket', socket], env);
+    t.is(r.stderr, `lbctl: no xlb daemon at ${socket} (ENOENT): start one with lbctl daemon -c FILE, or pass --socket\n`,
+      args.join(' '));
+  }
+  const file = join(dir, 'xlb.yaml');
+  await writeFile(file, GOOD_YAML);
+  const check = await lbctl(['config', 'check', file], env);
+  t.regex(check.stderr, /^lbctl: lbctl loaded .*config\/load\.js$/m, 'the hook does catch what config check needs');
+});
+
 // ---- usage errors ------------------------------------------------------------------------------------------------
 
 for (const [args, usage, message] of [

@@ -3,7 +3,7 @@
 import test from 'ava';
 import {
   formatEndpoint, formatMs, NumberLiteral, parseChoice, parseCidr, parseDuration, parseHostAddress, parseHttpPath,
-  parseInteger, parseInterfaceAddress, parseInterfaceName, parseIPv4, parseMac, parsePort, parseServiceName,
+  parseInterfaceAddress, parseInterfaceName, parseIPv4, parseMac, parsePort, parseServiceName,
   parseThreshold, parseWeight, show, type Checked,
 } from '../../config/values.js';
 
@@ -40,7 +40,7 @@ const cases: [string, (v: unknown) => Checked<unknown>, unknown, string][] = [
   ['weight', parseWeight, new NumberLiteral('1e400'), '1e400 is not an integer from 0 to 10000'],
   ['threshold', parseThreshold, 100, 'ok: 100'],
   ['threshold', parseThreshold, 0, '0 is not an integer from 1 to 100'],
-  ['integer', (v) => parseInteger(v, -1, 1), true, 'true is not an integer from -1 to 1'],
+  ['threshold', parseThreshold, true, 'true is not an integer from 1 to 100'],
   ['duration', parseDuration, '1.5s', 'ok: 1500'],
   ['duration', parseDuration, '24h', '"24h" is not a duration, e.g. 500ms, 1s or 2m'],
   ['duration', parseDuration, '1441m', '1441m is longer than a day'],
