@@ -1,3 +1,4 @@
+// How a problem is placed and printed: the lines config check, config apply and the daemon all show.
 import test from 'ava';
 import { at, countProblems, formatProblem } from '../../config/problem.js';
 
