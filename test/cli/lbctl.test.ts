@@ -639,6 +639,8 @@ for (const [args, usage, message] of [
   [['backend', 'add', 'web'], 'lbctl backend add <service> <address>', /Not enough non-option arguments/],
   [['backend', 'add', 'web', '300.1.2.3'], 'lbctl backend add <service> <address>', /"300\.1\.2\.3" is not ADDRESS\[:PORT\]/],
   [['backend', 'add', 'web', 'backend-1:80'], 'lbctl backend add <service> <address>', /is not ADDRESS\[:PORT\]/],
+  [['backend', 'add', 'web', '127.0.0.1'], 'lbctl backend add <service> <address>', /^lbctl: 127\.0\.0\.1 is a loopback address, not a host's address$/m],
+  [['backend', 'drain', 'Web', '198.18.1.13'], 'lbctl backend drain <service> <address>', /"Web" is not a service name: 1 to 63 lower-case/],
   [['backend', 'add', 'web', '198.18.1.13:70000'], 'lbctl backend add <service> <address>', /"70000" .* is not a port/],
   [['backend', 'add', 'web', '198.18.1.13:0'], 'lbctl backend add <service> <address>', /"0" .* is not a port/],
   [['backend', 'add', 'web', '198.18.1.13:http'], 'lbctl backend add <service> <address>', /"http" .* is not a port/],

@@ -1,11 +1,20 @@
 // Coercers for lbctl's positional arguments and option values. Each returns the typed value or throws a UsageError
 // (exit 2) saying what is wrong; the values are judged by the rules the config file's are (config/values.ts).
-import { parseCidr, parseHostAddress, parseIPv4, parsePort, parseWeight as weightRule, WEIGHT_RANGE } from '../../../config/values.js';
+import {
+  parseCidr, parseHostAddress, parseIPv4, parsePort, parseServiceName, parseWeight as weightRule, WEIGHT_RANGE,
+} from '../../../config/values.js';
 import { UsageError } from '../errors.js';
 
 export interface Endpoint {
   address: string;
   port?: number;
+}
+
+/** A service's name, as the config names services. */
+export function parseServiceArg(text: unknown): string {
+  const r = parseServiceName(String(text));
+  if (!r.ok) throw new UsageError(r.problem);
+  return r.value;
 }
 
 /** `ADDRESS[:PORT]`: a host's IPv4 address (as a backend's must be) and an optional port 1..65535. */
@@ -30,7 +39,7 @@ export function parseCidrArg(text: unknown): string {
   return r.value;
 }
 
-/** --weight N: an integer 0..10000 (0: the backend gets no new flows). */
+/** --weight N: a backend's weight, as the config takes it (0: the backend gets no new flows). */
 export function parseWeight(value: unknown): number {
   const n = typeof value === 'number' ? value : Number(value);
   if (!weightRule(n).ok) {
