@@ -1,5 +1,5 @@
 // The node's configuration as the YAML file gives it, after validation: the pool plus how this node runs.
-import type { Pool } from '../lb/pool.js';
+import type { Pool } from './pool.js';
 
 export type XdpMode = 'auto' | 'native' | 'generic';
 

@@ -1,29 +1,15 @@
-// The control plane's errors with stable codes (README "Errors" lists them); HTTP status for the control socket.
-export type ErrorCode =
-  | 'XLB_CONFIG_INVALID'
-  | 'XLB_CONFIG_UNREADABLE'
-  | 'XLB_PLAN'
-  | 'XLB_NOT_FOUND'
-  | 'XLB_CONFLICT'
-  | 'XLB_BAD_REQUEST'
-  | 'XLB_SETUP';
+// The control plane's errors: XlbError and its catalog of codes (config/errors.ts, which README "Errors" lists), and
+// the catalog code of any error where it surfaces (an answer of the control socket, lbctl's exit).
+import { type ErrorCode, XlbError } from '../config/errors.js';
 
-const STATUS: Record<ErrorCode, number> = {
-  XLB_CONFIG_INVALID: 400,
-  XLB_CONFIG_UNREADABLE: 400,
-  XLB_PLAN: 400,
-  XLB_NOT_FOUND: 404,
-  XLB_CONFLICT: 409,
-  XLB_BAD_REQUEST: 400,
-  XLB_SETUP: 500,
-};
+export { type ErrorCode, XlbError };
 
-export class XlbError extends Error {
-  readonly status: number;
-
-  constructor(readonly code: ErrorCode, message: string) {
-    super(message);
-    this.name = 'XlbError';
-    this.status = STATUS[code];
-  }
+/**
+ * The stable code of `err`: its own for an XlbError; XLB_BPF for a native call's BpfError (recognised by name, so
+ * that lbctl classifies one without loading the libbpf binding); XLB_INTERNAL for anything else.
+ */
+export function errorCode(err: unknown): ErrorCode {
+  if (err instanceof XlbError) return err.code;
+  if (err instanceof Error && err.name === 'BpfError') return 'XLB_BPF';
+  return 'XLB_INTERNAL';
 }

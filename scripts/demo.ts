@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { ControlClient } from '../lb/cli/client.js';
-import type { ServiceSpec } from '../lb/pool.js';
+import type { ServiceSpec } from '../config/pool.js';
 import { Lab, labCleanupOnExit, listNamespaces, removeStaleLabs } from './lab/lab.js';
 
 const PREFIX = 'xlbdemo';

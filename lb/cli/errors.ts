@@ -1,62 +1,23 @@
-// lbctl's errors: one catalog of stable codes, typed errors carrying their exit code, and the one wrapper that turns
+// lbctl's errors, with codes from the one catalog (config/errors.ts, README "Errors"), and the one wrapper that turns
 // whatever a command throws into an exit code and a few lines on stderr (a stack trace only with --verbose).
-import type { Problem } from '../control/api.js';
-
-/** Exit codes, as DESIGN.md "Contract > lbctl" states them. */
-export const EXIT = {
-  ok: 0,
-  failed: 1,
-  usage: 2,
-} as const;
-
-/**
- * Every code lbctl itself raises (the README's error table lists them). Errors the daemon answers with keep the
- * daemon's own code (e.g. XLB_CONFIG_INVALID), which lbctl passes through unchanged.
- */
-export const CLI_CODES = {
-  /** The command line is wrong: unknown verb or option, missing or malformed argument. Exit 2. */
-  XLB_USAGE: 'the command line is wrong',
-  /** Nothing listens on the control socket: the file is missing or stale. */
-  XLB_NO_DAEMON: 'no daemon listens on the control socket',
-  /** The control socket exists but this user may not open it (it is mode 0600). */
-  XLB_SOCKET_PERMISSION: 'not allowed to open the control socket',
-  /** The daemon accepted the connection but did not answer in time. */
-  XLB_DAEMON_TIMEOUT: 'the daemon did not answer in time',
-  /** The connection failed or broke for another reason. */
-  XLB_CONNECTION_FAILED: 'the connection to the daemon failed',
-  /** The daemon answered something that is not the JSON the contract promises. */
-  XLB_BAD_RESPONSE: 'the daemon answered something unexpected',
-  /** The daemon answered an error status without an error body. */
-  XLB_DAEMON_ERROR: 'the daemon reported an error',
-  /** A config file named on the command line (-c, config check/apply) could not be read. */
-  XLB_CONFIG_UNREADABLE: 'a config file could not be read',
-  /** `lbctl config check` found problems in the file. */
-  XLB_CONFIG_INVALID: 'the config file has problems',
-  /** Anything else: a bug or an unexpected condition. */
-  XLB_INTERNAL: 'unexpected error',
-} as const;
-
-export type CliCode = keyof typeof CLI_CODES;
+import { EXIT, isErrorCode, XlbError, type ErrorCode } from '../../config/errors.js';
+import { formatProblem, type Problem } from '../../config/problem.js';
+import { errorCode } from '../errors.js';
 
 export interface CliErrorOptions {
-  /** Defaults to EXIT.failed. */
-  exitCode?: number;
   /** Lines printed after the message, e.g. one per config problem. */
   details?: string[];
+  problems?: Problem[];
   cause?: unknown;
 }
 
-/** An error lbctl expects: its message is what the operator reads, `code` is stable, `exitCode` is how lbctl ends. */
-export class CliError extends Error {
-  readonly code: string;
-  readonly exitCode: number;
+/** An error lbctl expects: its message is what the operator reads; its code (and so its exit code) is the catalog's. */
+export class CliError extends XlbError {
   readonly details: string[];
 
-  constructor(code: CliCode | (string & {}), message: string, options: CliErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: ErrorCode, message: string, options: CliErrorOptions = {}) {
+    super(code, message, { problems: options.problems, cause: options.cause });
     this.name = 'CliError';
-    this.code = code;
-    this.exitCode = options.exitCode ?? EXIT.failed;
     this.details = options.details ?? [];
   }
 }
@@ -67,28 +28,27 @@ export class UsageError extends CliError {
   usage?: string;
 
   constructor(message: string, usage?: string) {
-    super('XLB_USAGE', message, { exitCode: EXIT.usage });
+    super('XLB_USAGE', message);
     this.name = 'UsageError';
     this.usage = usage;
   }
 }
 
-/** The daemon answered an error status with an ErrorBody: its message, code and problems are shown as they are. */
+/**
+ * The daemon answered an error status with an ErrorBody: its message, code and problems are shown as they are. A code
+ * this lbctl does not know (a newer daemon's) is shown in the message, under XLB_DAEMON_ERROR.
+ */
 export class DaemonError extends CliError {
-  readonly status: number;
-  readonly problems: Problem[];
+  /** The HTTP status the daemon answered. */
+  override readonly status: number;
 
   constructor(status: number, code: string, message: string, problems: Problem[] = []) {
-    super(code, message, { details: problems.map((p) => `  ${formatProblem(p)}`) });
+    const known = isErrorCode(code);
+    super(known ? code : 'XLB_DAEMON_ERROR', known ? message : `${message} (code ${code})`,
+      { details: problems.map((p) => `  ${formatProblem(p)}`), problems });
     this.name = 'DaemonError';
     this.status = status;
-    this.problems = problems;
   }
-}
-
-/** `path: message`, or the message alone when the problem has no path (e.g. a YAML syntax error). */
-export function formatProblem(p: Problem): string {
-  return p.path ? `${p.path}: ${p.message}` : p.message;
 }
 
 /**
@@ -103,7 +63,7 @@ export function errorLines(err: unknown, verbose: boolean): string[] {
   if (err instanceof CliError) lines.push(...err.details);
   if (err instanceof UsageError) lines.push(`Run '${helpCommand(err.usage)} --help' for details.`);
   if (verbose) {
-    lines.push(`code: ${err instanceof CliError ? err.code : 'XLB_INTERNAL'}`);
+    lines.push(`code: ${errorCode(err)}`);
     if (err instanceof Error && err.stack) lines.push(err.stack);
     let cause = err instanceof Error ? err.cause : undefined;
     while (cause !== undefined) {
@@ -114,9 +74,9 @@ export function errorLines(err: unknown, verbose: boolean): string[] {
   return lines;
 }
 
-/** The exit code for `err`: its own for a CliError, 1 for anything else. */
+/** The exit code for `err`: its code's for an XlbError, 1 for anything else. */
 export function exitCodeOf(err: unknown): number {
-  return err instanceof CliError ? err.exitCode : EXIT.failed;
+  return err instanceof XlbError ? err.exitCode : EXIT.failed;
 }
 
 /**

@@ -1,6 +1,8 @@
-// lbctl's output layer, the only place that writes to the terminal: aligned tables and human units for people,
-// the API objects as they are for --json. The render* functions are pure (lines in, lines out) and tested as such.
+// lbctl's output layer: everything lbctl's verbs print goes through here (the daemon that `lbctl daemon` runs logs on
+// its own). Aligned tables and human units for people, the API objects as they are for --json. The render* functions
+// are pure (lines in, lines out) and tested as such.
 import type { BackendStatus, CounterSet, Event, ServiceStatus, Stats, Status } from '../control/api.js';
+import { formatEndpoint } from '../../config/values.js';
 
 export function writeOut(lines: string[]): void {
   if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
@@ -18,6 +20,11 @@ export function writeJson(value: unknown): void {
 /** A stream of objects (events): one compact JSON object per line (NDJSON), as the daemon sends them. */
 export function writeJsonLine(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/** Clears the terminal and homes the cursor, so the next lines replace the last frame (stats --watch). */
+export function clearScreen(): void {
+  process.stdout.write('\x1b[H\x1b[2J');
 }
 
 // ---- units -------------------------------------------------------------------------------------------------------
@@ -60,11 +67,6 @@ export function formatDuration(seconds: number): string {
   const first = parts.findIndex(([v]) => v > 0);
   if (first === -1) return '0s';
   return parts.slice(first, first + 2).map(([v, u]) => `${v}${u}`).join(' ');
-}
-
-/** "198.18.1.11:8080", or the address alone without a port. */
-export function formatEndpoint(address: string, port?: number): string {
-  return port ? `${address}:${port}` : address;
 }
 
 // ---- tables ------------------------------------------------------------------------------------------------------

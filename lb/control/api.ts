@@ -14,10 +14,15 @@
 //   GET    /events[?follow=1]            -> newline-delimited Event JSON; with follow the stream stays open
 //   POST   /detach                       -> { detached: string[] }  (then the daemon exits)
 //
-// Errors: a status >= 400 with ErrorBody. lbctl prints `error` (and each problem) and exits 1.
+// Every field is judged by the rule config check applies to the same value, and every change by the pool's rules:
+// a field that breaks one is 400 XLB_BAD_REQUEST, a pool that would is 400 XLB_CONFIG_INVALID with each problem.
+// Errors: a status >= 400 with ErrorBody (codes: config/errors.ts). lbctl prints `error` (and each problem), exits 1.
 
-import type { Forwarding, HealthType, Scheduler } from '../pool.js';
-import type { Protocol } from '../bpf/layout.js';
+import type { Forwarding, HealthType, Protocol, Scheduler } from '../../config/pool.js';
+import type { Problem } from '../../config/problem.js';
+
+/** A problem of a config or pool: `path` (e.g. services[1].backends[0].address) and `message`. */
+export type { Problem };
 
 export type Role = 'standalone' | 'active' | 'standby';
 export type Health = 'up' | 'down';
@@ -103,12 +108,6 @@ export interface BackendChange extends BackendRef {
 
 export interface DenyList {
   deny: string[];
-}
-
-export interface Problem {
-  /** Where in the config, e.g. services[1].backends[0].address */
-  path: string;
-  message: string;
 }
 
 export interface ErrorBody {

@@ -4,9 +4,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { parseCidr, parseIPv4 } from '../../config/load.js';
+import { MAX_CONFIG_BYTES } from '../../config/limits.js';
+import {
+  parseCidr, parseHostAddress, parsePort, parseServiceName, parseWeight, type Checked,
+} from '../../config/values.js';
 import { makeDirectories } from '../dirs.js';
-import { XlbError } from '../errors.js';
+import { errorCode, XlbError } from '../errors.js';
 import type {
   ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, ErrorBody, Event, Stats, Status,
 } from './api.js';
@@ -28,15 +31,26 @@ export interface ControlHandlers {
   detach(): Promise<{ detached: string[] }>;
 }
 
-const MAX_BODY = 4 << 20;
+/**
+ * The largest request: a config of MAX_CONFIG_BYTES as a JSON string (escaping at most doubles YAML text, whose only
+ * characters JSON escapes are newlines, tabs, quotes and backslashes), and room for the rest of the body.
+ */
+export const MAX_BODY = 2 * MAX_CONFIG_BYTES + (64 << 10);
 const FOLLOW_BUFFER = 1 << 20;
 
+function tooLarge(size: string): XlbError {
+  return new XlbError('XLB_BAD_REQUEST', `the request body is ${size} bytes, over the control socket's limit of ` +
+    `${MAX_BODY} bytes; a config may be at most ${MAX_CONFIG_BYTES} bytes (16 MiB)`);
+}
+
 async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > MAX_BODY) throw tooLarge(String(declared));
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new XlbError('XLB_BAD_REQUEST', `request body over ${MAX_BODY} bytes`);
+    if (size > MAX_BODY) throw tooLarge(`over ${MAX_BODY}`);
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return {};
@@ -49,34 +63,28 @@ async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
   }
 }
 
-function str(b: Record<string, unknown>, key: string): string {
-  const v = b[key];
-  if (typeof v !== 'string' || v === '') throw new XlbError('XLB_BAD_REQUEST', `${key}: a non-empty string is required`);
-  return v;
+/** The field `key` of a request, judged by the rule config check applies to the same value. */
+function field<T>(b: Record<string, unknown>, key: string, parse: (v: unknown) => Checked<T>): T {
+  if (b[key] === undefined) throw new XlbError('XLB_BAD_REQUEST', `${key}: required`);
+  const r = parse(b[key]);
+  if (!r.ok) throw new XlbError('XLB_BAD_REQUEST', `${key}: ${r.problem}`);
+  return r.value;
 }
 
-function int(b: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
-  const v = b[key];
-  if (v === undefined) return undefined;
-  if (!Number.isInteger(v) || (v as number) < min || (v as number) > max) {
-    throw new XlbError('XLB_BAD_REQUEST', `${key}: ${JSON.stringify(v)} is not an integer in ${min}..${max}`);
-  }
-  return v as number;
+function optional<T>(b: Record<string, unknown>, key: string, parse: (v: unknown) => Checked<T>): T | undefined {
+  return b[key] === undefined ? undefined : field(b, key, parse);
 }
 
 function backendRef(b: Record<string, unknown>): BackendRef {
-  const address = parseIPv4(b.address);
-  if (!address.ok) throw new XlbError('XLB_BAD_REQUEST', `address: ${address.problem}`);
-  const ref: BackendRef = { service: str(b, 'service'), address: address.value };
-  const port = int(b, 'port', 1, 65535);
+  const ref: BackendRef = { service: field(b, 'service', parseServiceName), address: field(b, 'address', parseHostAddress) };
+  const port = optional(b, 'port', parsePort);
   if (port !== undefined) ref.port = port;
   return ref;
 }
 
-function cidr(b: Record<string, unknown>): string {
-  const c = parseCidr(b.cidr);
-  if (!c.ok) throw new XlbError('XLB_BAD_REQUEST', `cidr: ${c.problem}`);
-  return c.value;
+function configText(b: Record<string, unknown>): string {
+  if (typeof b.yaml !== 'string') throw new XlbError('XLB_BAD_REQUEST', 'yaml: required: the config file\'s text, as a string');
+  return b.yaml;
 }
 
 function send(res: ServerResponse, status: number, value: unknown): void {
@@ -93,14 +101,14 @@ function routes(h: ControlHandlers): Record<string, Route> {
     'GET /stats': () => h.stats(),
     'POST /config': async (req) => {
       const b = await body(req);
-      const apply: ConfigApply = { yaml: str(b, 'yaml') };
+      const apply: ConfigApply = { yaml: configText(b) };
       if (typeof b.source === 'string') apply.source = b.source;
       return h.applyConfig(apply);
     },
     'POST /backends': async (req) => {
       const b = await body(req);
       const change: BackendChange = backendRef(b);
-      const weight = int(b, 'weight', 0, 10000);
+      const weight = optional(b, 'weight', parseWeight);
       if (weight !== undefined) change.weight = weight;
       return h.addBackend(change);
     },
@@ -108,8 +116,8 @@ function routes(h: ControlHandlers): Record<string, Route> {
     'POST /backends/drain': async (req) => h.setDrained(backendRef(await body(req)), true),
     'POST /backends/undrain': async (req) => h.setDrained(backendRef(await body(req)), false),
     'GET /deny': () => h.deny(),
-    'POST /deny': async (req) => h.addDeny(cidr(await body(req))),
-    'DELETE /deny': async (req) => h.removeDeny(cidr(await body(req))),
+    'POST /deny': async (req) => h.addDeny(field(await body(req), 'cidr', parseCidr)),
+    'DELETE /deny': async (req) => h.removeDeny(field(await body(req), 'cidr', parseCidr)),
     'POST /detach': () => h.detach(),
     'GET /events': (req, res, url) => {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
@@ -147,11 +155,10 @@ export async function serveControl(path: string, handlers: ControlHandlers, log:
       .then(() => route(req, res, url))
       .then((value) => { if (value !== undefined) send(res, 200, value); })
       .catch((err: unknown) => {
-        const e = err as Error & { status?: number; code?: string; problems?: ErrorBody['problems'] };
-        const status = typeof e.status === 'number' ? e.status : 500;
+        const status = err instanceof XlbError ? err.status : 500;
         if (status >= 500) log.error({ err }, `${req.method} ${url.pathname} failed`);
-        const out: ErrorBody = { error: e.message, code: typeof e.code === 'string' ? e.code : 'XLB_INTERNAL' };
-        if (e.problems) out.problems = e.problems;
+        const out: ErrorBody = { error: err instanceof Error ? err.message : String(err), code: errorCode(err) };
+        if (err instanceof XlbError && err.problems.length > 0) out.problems = err.problems;
         if (!res.headersSent) send(res, status, out);
         else res.end();
       });

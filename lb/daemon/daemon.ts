@@ -18,8 +18,9 @@ import { XlbError } from '../errors.js';
 import { HealthChecker, type Target } from '../health/checker.js';
 import { rootLogger } from '../log.js';
 import { plan, PlanError, type Allocation, type Plan } from '../plan/planner.js';
-import { backendId, backendPort, type Pool } from '../pool.js';
-import { ConfigError, formatProblems, loadConfigFile, parseConfig } from '../../config/load.js';
+import { backendId, backendPort, type Pool } from '../../config/pool.js';
+import { ConfigError, loadConfigFile, parseConfig } from '../../config/load.js';
+import { formatProblem } from '../../config/problem.js';
 import type { Config } from '../../config/types.js';
 import { attachAll, detachAll } from './attach.js';
 import { formatMetrics } from './metrics.js';
@@ -73,7 +74,7 @@ export class Daemon {
     this.pool = config.pool;
     this.hops = new NextHops(config.node.interfaces, log.child({ module: 'nexthops' }));
     this.health = new HealthChecker({
-      logger: log.child({ module: 'health' }),
+      logger: log,
       onChange: () => void this.sync().catch((err) => this.log.error({ err }, 'sync after a health change failed')),
     });
   }
@@ -456,7 +457,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   process.on('SIGHUP', () => {
     log.info('SIGHUP: reloading the config');
     daemon.reload().catch((err: ConfigError | Error) => {
-      const problems = 'problems' in err ? formatProblems(err.problems) : [];
+      const problems = 'problems' in err ? err.problems.map(formatProblem) : [];
       log.error({ err, problems }, `reload rejected, the running pool stays: ${err.message}`);
     });
   });

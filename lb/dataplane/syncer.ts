@@ -3,7 +3,7 @@
 // service's idle slot, then made live by one write of the service value).
 import * as layout from '../bpf/layout.js';
 import { serviceValue, type Allocation, type Plan, type PlannedService } from '../plan/planner.js';
-import { serviceId } from '../pool.js';
+import { serviceId } from '../../config/pool.js';
 
 export interface WritableMap {
   update(key: Buffer, value: Buffer): void;

@@ -1,8 +1,11 @@
 // Runs every backend's health probe on its interval and reports up/down transitions. The probe, the clock and the
 // timers are injected, so the scheduling is tested without sockets or real time.
 import type { Logger } from 'pino';
-import type { HealthCheck } from '../pool.js';
-import { HealthCheckError, probe as defaultProbe, probePath, probePort, type Probe, type ProbeResult } from './probes.js';
+import type { HealthCheck } from '../../config/pool.js';
+import { fnv1a32 } from '../plan/maglev.js';
+import { healthCheckProblems } from '../../config/health.js';
+import { formatProblem } from '../../config/problem.js';
+import { HealthCheckError, portOf, probe as defaultProbe, type Probe, type ProbeResult } from './probes.js';
 import { HealthStateMachine, type HealthState, type Transition } from './state.js';
 
 export interface Target {
@@ -18,6 +21,7 @@ export interface Target {
 export interface HealthCheckerOptions {
   /** Called for each transition, after it is counted and logged; `detail` is the probe result that caused it. */
   onChange: (id: string, up: boolean, detail: string) => void;
+  /** The node's logger: the checker logs through a child of it with `module: 'health'`. */
   logger: Logger;
   /** @default probe from ./probes.js */
   probe?: Probe;
@@ -62,28 +66,24 @@ interface Entry {
   retired: boolean;
 }
 
-/** 32-bit FNV-1a of the id's UTF-16 code units: a stable spread of first probes over the interval. */
+/** A stable spread of first probes over the interval: FNV-1a of the id, as Maglev hashes backend names. */
 function spread(id: string, intervalMs: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
-  return h % intervalMs;
+  return fnv1a32(Buffer.from(id)) % intervalMs;
 }
 
+/**
+ * Throws unless the target's check is one config check accepts (config/health.ts) and, for tcp/http, has a port to
+ * probe. A `none` check is never run, so nothing of it is judged.
+ */
 function validate(target: Target): void {
   const { check } = target;
-  const bad = (what: string): never => {
-    throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `health check of ${target.id}: ${what}`);
-  };
-  if (!['icmp', 'tcp', 'http', 'none'].includes(check.type)) bad(`unknown type "${check.type}"`);
   if (check.type === 'none') return;
-  if (!Number.isInteger(check.intervalMs) || check.intervalMs < 1) {
-    bad(`interval must be an integer of at least 1ms, got ${check.intervalMs}`);
+  const what = `health check of ${target.id}`;
+  const problems = healthCheckProblems(check);
+  if (problems.length > 0) {
+    throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `${what}: ${problems.map(formatProblem).join('; ')}`);
   }
-  if (!(check.timeoutMs > 0)) bad(`timeout must be positive, got ${check.timeoutMs}ms`);
-  if (!Number.isInteger(check.rise) || check.rise < 1) bad(`rise must be an integer of at least 1, got ${check.rise}`);
-  if (!Number.isInteger(check.fall) || check.fall < 1) bad(`fall must be an integer of at least 1, got ${check.fall}`);
-  if (check.type === 'tcp' || check.type === 'http') probePort(check, target.port);
-  if (check.type === 'http') probePath(check);
+  if (check.type === 'tcp' || check.type === 'http') portOf(check, target.port, what);
 }
 
 /** Same probe, same thresholds: the entry, its counters and its schedule can stay. */

@@ -2,7 +2,11 @@
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import type { HealthCheck } from '../pool.js';
+import type { ErrorCode } from '../../config/errors.js';
+import { probePort, probeTimeout } from '../../config/health.js';
+import type { HealthCheck } from '../../config/pool.js';
+import { parseHttpPath, parseIPv4 } from '../../config/values.js';
+import { XlbError } from '../errors.js';
 
 export interface ProbeResult {
   ok: boolean;
@@ -26,54 +30,35 @@ export type Probe = (
   options?: ProbeOptions,
 ) => Promise<ProbeResult>;
 
-export type HealthCheckErrorCode =
-  | 'XLB_HEALTH_NO_PORT'
-  | 'XLB_HEALTH_BAD_ADDRESS'
-  | 'XLB_HEALTH_BAD_CHECK'
-  | 'XLB_HEALTH_DUPLICATE_TARGET';
+export type HealthCheckErrorCode = Extract<
+  ErrorCode, 'XLB_HEALTH_NO_PORT' | 'XLB_HEALTH_BAD_ADDRESS' | 'XLB_HEALTH_BAD_CHECK' | 'XLB_HEALTH_DUPLICATE_TARGET'
+>;
 
 /**
  * A health check that cannot be run as given: a programming or validation error, never a backend failure (those are
- * `{ ok: false }` results). Codes:
- * - `XLB_HEALTH_NO_PORT`: a tcp/http check with neither `port` nor a backend port; give the check a port.
- * - `XLB_HEALTH_BAD_ADDRESS`: the backend address is not an IP address.
- * - `XLB_HEALTH_BAD_CHECK`: interval/timeout/rise/fall out of range, or an unknown type.
- * - `XLB_HEALTH_DUPLICATE_TARGET`: two checker targets share an id.
+ * `{ ok: false }` results). Its codes are in the catalog (config/errors.ts).
  */
-export class HealthCheckError extends Error {
-  readonly code: HealthCheckErrorCode;
-
-  constructor(code: HealthCheckErrorCode, message: string) {
-    super(message);
+export class HealthCheckError extends XlbError {
+  constructor(override readonly code: HealthCheckErrorCode, message: string) {
+    super(code, message);
     this.name = 'HealthCheckError';
-    this.code = code;
   }
 }
 
 const USER_AGENT = 'xlb-health';
 
-/** The port a tcp/http check connects to, or throws: `check.port`, else the backend's port. */
-export function probePort(check: HealthCheck, backendPort: number | undefined): number {
-  const port = check.port ?? backendPort;
-  if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new HealthCheckError(
-      'XLB_HEALTH_NO_PORT',
-      `${check.type} health check needs a port from 1 to 65535, got ${port}: set health.port or the backend's port`,
-    );
-  }
-  return port;
+/** The port a tcp/http check connects to: `check.port`, else the backend's. `what` begins the message. */
+export function portOf(check: HealthCheck, backendPort: number | undefined, what: string): number {
+  const port = probePort(check, backendPort);
+  if (!port.ok) throw new HealthCheckError('XLB_HEALTH_NO_PORT', `${what}: ${port.problem}`);
+  return port.value;
 }
 
-/** The path an http check requests, or throws: `check.path`, else "/". */
-export function probePath(check: HealthCheck): string {
-  const path = check.path ?? '/';
-  if (!/^\/[\x21-\x7e]*$/.test(path)) {
-    throw new HealthCheckError(
-      'XLB_HEALTH_BAD_CHECK',
-      `http health check path must start with "/", without spaces or control characters, got ${JSON.stringify(path)}`,
-    );
-  }
-  return path;
+/** The path an http check requests (default "/"), judged as config check judges `path:`. */
+function pathOf(check: HealthCheck): string {
+  const path = parseHttpPath(check.path ?? '/');
+  if (!path.ok) throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `health check path: ${path.problem}`);
+  return path.value;
 }
 
 /**
@@ -83,22 +68,20 @@ export function probePath(check: HealthCheck): string {
  */
 export const probe: Probe = async (check, address, port, signal, options = {}) => {
   if (check.type === 'none') return { ok: true, detail: 'no health check' };
-  if (net.isIP(address) === 0) {
-    throw new HealthCheckError('XLB_HEALTH_BAD_ADDRESS', `health check target must be an IP address, got "${address}"`);
-  }
-  if (!(check.timeoutMs > 0)) {
-    throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `health check timeout must be above 0, got ${check.timeoutMs}ms`);
-  }
+  const target = parseIPv4(address);
+  if (!target.ok) throw new HealthCheckError('XLB_HEALTH_BAD_ADDRESS', `health check target: ${target.problem}`);
+  const timeout = probeTimeout(check);
+  if (!timeout.ok) throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `health check timeout: ${timeout.problem}`);
   switch (check.type) {
     case 'icmp':
       return run(check.timeoutMs, signal, (done) => pingOnce(options.ping ?? 'ping', address, check.timeoutMs, done));
     case 'tcp': {
-      const p = probePort(check, port);
+      const p = portOf(check, port, 'health check');
       return run(check.timeoutMs, signal, (done) => connectOnce(address, p, done));
     }
     case 'http': {
-      const p = probePort(check, port);
-      const path = probePath(check);
+      const p = portOf(check, port, 'health check');
+      const path = pathOf(check);
       return run(check.timeoutMs, signal, (done) => getOnce(address, p, path, done));
     }
     default:

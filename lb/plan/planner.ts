@@ -4,7 +4,8 @@ import {
   BE_ALIVE, PROTO, SVC_ALLOW, SVC_DENY, SVC_DSR, SVC_MAGLEV,
   type Backend, type Reverse, type ReverseKey, type Service, type ServiceKey,
 } from '../bpf/layout.js';
-import { backendId, backendPort, serviceId, type BackendSpec, type Pool, type ServiceSpec } from '../pool.js';
+import { backendId, backendPort, serviceId, type BackendSpec, type Pool, type ServiceSpec } from '../../config/pool.js';
+import { XlbError } from '../errors.js';
 import { maglevTable } from './maglev.js';
 import { weightedRing } from './ring.js';
 
@@ -85,8 +86,12 @@ export function prefix(cidr: string): Prefix {
   return { addr, length: length === undefined ? 32 : Number(length) };
 }
 
-export class PlanError extends Error {
-  readonly code = 'XLB_PLAN';
+/** A pool the data plane cannot hold as it stands (XLB_PLAN in the catalog, config/errors.ts). */
+export class PlanError extends XlbError {
+  constructor(message: string) {
+    super('XLB_PLAN', message);
+    this.name = 'PlanError';
+  }
 }
 
 const NO_HOP: NextHop = { ifindex: 0, mac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };

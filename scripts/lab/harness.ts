@@ -3,7 +3,7 @@ import { XDP_ACTION } from '../../lb/bpf/ffi.js';
 import { DataPlane } from '../../lb/dataplane/dataplane.js';
 import { Syncer, type SyncMaps, type WritableMap } from '../../lb/dataplane/syncer.js';
 import { EMPTY_ALLOCATION, plan, type Allocation, type NextHop, type Plan } from '../../lb/plan/planner.js';
-import type { BackendSpec, Pool, ServiceSpec } from '../../lb/pool.js';
+import type { BackendSpec, Pool, ServiceSpec } from '../../config/pool.js';
 
 export const LB_MAC = '02:1b:00:00:00:01';
 export const CLIENT_MAC = '02:c1:00:00:00:01';

@@ -598,11 +598,36 @@ test('resolveSocket: --socket, else -c FILE (default socket if FILE names none),
   const dir = await tempDir(t);
   const bare = join(dir, 'bare.yaml');
   await writeFile(bare, 'node:\n  interfaces: [eth0]\n');
-  t.is(resolveSocket({ socket: '/s' }, { XLB_SOCKET: '/e' }), '/s');
-  t.is(resolveSocket({ config: bare }, { XLB_SOCKET: '/e' }), '/run/xlb/xlb.sock');
-  t.is(resolveSocket({}, { XLB_SOCKET: '/e' }), '/e');
-  t.is(resolveSocket({}, {}), '/run/xlb/xlb.sock');
-  t.throws(() => resolveSocket({ config: join(dir, 'missing.yaml') }, {}), { message: /cannot read .*missing\.yaml \(ENOENT\)/ });
+  t.is(await resolveSocket({ socket: '/s' }, { XLB_SOCKET: '/e' }), '/s');
+  t.is(await resolveSocket({ config: bare }, { XLB_SOCKET: '/e' }), '/run/xlb/xlb.sock');
+  t.is(await resolveSocket({}, { XLB_SOCKET: '/e' }), '/e');
+  t.is(await resolveSocket({}, {}), '/run/xlb/xlb.sock');
+  await t.throwsAsync(resolveSocket({ config: join(dir, 'missing.yaml') }, {}), { message: /cannot read .*missing\.yaml \(ENOENT\)/ });
+});
+
+// ---- what lbctl loads ------------------------------------------------------------------------------------------
+
+/** A module hook that fails any import of the YAML parser or of the config checker, naming it. */
+const NO_CONFIG_HOOK = 'export async function resolve(specifier, context, next) {' +
+  ' if (specifier === "yaml" || /\\/config\\/(load|yaml|document)\\.js$/.test(specifier)) throw new Error(`lbctl loaded ${specifier}`);' +
+  ' return next(specifier, context); }';
+const NO_CONFIG_MODULES = `--import=data:text/javascript,${encodeURIComponent(
+  `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(NO_CONFIG_HOOK)}`)});`)}`;
+
+test('verbs that need no config file never load the YAML parser or the config checker', async (t) => {
+  const dir = await tempDir(t);
+  const socket = join(dir, 'none.sock');
+  const env = cleanEnv({ NODE_OPTIONS: NO_CONFIG_MODULES });
+  for (const args of [['status'], ['stats'], ['deny', 'list'], ['deny', 'add', '10.0.0.0/8'], ['events'], ['detach'],
+    ['backend', 'add', 'web', '198.18.1.13:8080', '--weight', '2']]) {
+    const r = await lbctl([...args, '--socket', socket], env);
+    t.is(r.stderr, `lbctl: no xlb daemon at ${socket} (ENOENT): start one with lbctl daemon -c FILE, or pass --socket\n`,
+      args.join(' '));
+  }
+  const file = join(dir, 'xlb.yaml');
+  await writeFile(file, GOOD_YAML);
+  const check = await lbctl(['config', 'check', file], env);
+  t.regex(check.stderr, /^lbctl: lbctl loaded .*config\/load\.js$/m, 'the hook does catch what config check needs');
 });
 
 // ---- usage errors ------------------------------------------------------------------------------------------------
@@ -614,6 +639,8 @@ for (const [args, usage, message] of [
   [['backend', 'add', 'web'], 'lbctl backend add <service> <address>', /Not enough non-option arguments/],
   [['backend', 'add', 'web', '300.1.2.3'], 'lbctl backend add <service> <address>', /"300\.1\.2\.3" is not ADDRESS\[:PORT\]/],
   [['backend', 'add', 'web', 'backend-1:80'], 'lbctl backend add <service> <address>', /is not ADDRESS\[:PORT\]/],
+  [['backend', 'add', 'web', '127.0.0.1'], 'lbctl backend add <service> <address>', /^lbctl: 127\.0\.0\.1 is a loopback address, not a host's address$/m],
+  [['backend', 'drain', 'Web', '198.18.1.13'], 'lbctl backend drain <service> <address>', /"Web" is not a service name: 1 to 63 lower-case/],
   [['backend', 'add', 'web', '198.18.1.13:70000'], 'lbctl backend add <service> <address>', /"70000" .* is not a port/],
   [['backend', 'add', 'web', '198.18.1.13:0'], 'lbctl backend add <service> <address>', /"0" .* is not a port/],
   [['backend', 'add', 'web', '198.18.1.13:http'], 'lbctl backend add <service> <address>', /"http" .* is not a port/],

@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, formatProblems, loadConfigFile, parseConfig } from '../../config/load.js';
+import { ConfigError, loadConfigFile, parseConfig } from '../../config/load.js';
+import { formatProblem } from '../../config/problem.js';
 import type { Config } from '../../config/types.js';
 import { XlbError } from '../../lb/errors.js';
 
@@ -16,12 +17,12 @@ const WEB = 'name: web, vip: 198.18.0.10, protocol: tcp, port: 80';
 const PING = 'name: ping, vip: 198.18.0.10, protocol: icmp';
 const DNS = 'name: dns, vip: 198.18.0.10, protocol: udp, port: 53';
 
-const problems = (yaml: string): string[] => formatProblems(parseConfig(yaml).problems);
+const problems = (yaml: string): string[] => parseConfig(yaml).problems.map(formatProblem);
 
 // Each bad snippet and the exact lines `lbctl config check` prints for it.
 const bad: [title: string, yaml: string, lines: string[]][] = [
   // ---- the document
-  ['empty file', '', ['node: required']],
+  ['empty file', '', ['the config is empty: it needs at least node.interfaces']],
   ['not a mapping', '- node\n', ['must be a mapping of node, redis, ha, deny, services']],
   ['node missing', 'services: []\n', ['node: required']],
   ['unknown top-level key, close to a known one', withNode('service: []'), ['service: unknown key; did you mean "services"?']],
@@ -294,7 +295,7 @@ const bad: [title: string, yaml: string, lines: string[]][] = [
 for (const [title, yaml, lines] of bad) {
   test(`problem: ${title}`, (t) => {
     const result = parseConfig(yaml);
-    t.deepEqual(formatProblems(result.problems), lines);
+    t.deepEqual(result.problems.map(formatProblem), lines);
     t.is(result.config, undefined);
   });
 }
@@ -353,7 +354,7 @@ const good: [title: string, yaml: string, pick: (c: Config) => unknown, expected
 for (const [title, yaml, pick, expected] of good) {
   test(`accepted: ${title}`, (t) => {
     const { config, problems } = parseConfig(yaml);
-    t.deepEqual(formatProblems(problems), []);
+    t.deepEqual(problems.map(formatProblem), []);
     t.deepEqual(pick(config!), expected);
   });
 }
@@ -526,10 +527,4 @@ test('loadConfigFile: a valid file gives its config', (t) => {
   const path = join(scratch(), 'good.yaml');
   writeFileSync(path, `${NODE}\ndeny: [192.0.2.1]\n`);
   t.deepEqual(loadConfigFile(path).pool, { services: [], deny: ['192.0.2.1/32'] });
-});
-
-test('formatProblems: path then message; a problem of the whole file has no path', (t) => {
-  t.deepEqual(formatProblems([{ path: 'services[1].backends[0].address', message: '"300.1.2.3" is not an IPv4 address' },
-    { path: '', message: 'must be a mapping' }]),
-  ['services[1].backends[0].address: "300.1.2.3" is not an IPv4 address', 'must be a mapping']);
 });

@@ -4,7 +4,7 @@ import { clientFrame, natted, BACKENDS } from '../../scripts/lab/cases.js';
 import { TCP_FLAGS } from '../../scripts/lab/frames.js';
 import { Harness, pool, service } from '../../scripts/lab/harness.js';
 import { isolateNetwork } from '../../scripts/lab/isolate.js';
-import type { Pool } from '../../lb/pool.js';
+import type { Pool } from '../../config/pool.js';
 
 isolateNetwork();
 

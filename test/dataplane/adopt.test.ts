@@ -7,7 +7,7 @@ import { clientFrame, BACKENDS, POOL } from '../../scripts/lab/cases.js';
 import { parseFrame, TCP_FLAGS } from '../../scripts/lab/frames.js';
 import { Harness, testNextHop } from '../../scripts/lab/harness.js';
 import { isolateNetwork } from '../../scripts/lab/isolate.js';
-import type { Pool } from '../../lb/pool.js';
+import type { Pool } from '../../config/pool.js';
 
 isolateNetwork();
 

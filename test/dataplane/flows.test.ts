@@ -5,7 +5,7 @@ import { clientFrame } from '../../scripts/lab/cases.js';
 import { parseFrame, TCP_FLAGS } from '../../scripts/lab/frames.js';
 import { Harness, pool, service } from '../../scripts/lab/harness.js';
 import { isolateNetwork } from '../../scripts/lab/isolate.js';
-import type { BackendSpec, Pool } from '../../lb/pool.js';
+import type { BackendSpec, Pool } from '../../config/pool.js';
 
 isolateNetwork();
 

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { HealthCheckError, probe } from '../../lb/health/probes.js';
-import type { HealthCheck } from '../../lb/pool.js';
+import type { HealthCheck } from '../../config/pool.js';
 
 const LOCAL = '127.0.0.1';
 /** Generous: only says "it did end, long before a hang would"; timings on a loaded CI box are not asserted tightly. */

@@ -1,13 +1,14 @@
 // `lbctl backend ...`: POST /backends, DELETE /backends, POST /backends/drain, POST /backends/undrain.
 import type { ApplyResult, BackendRef } from '../../control/api.js';
-import { formatEndpoint, writeOut } from '../output.js';
+import { formatEndpoint } from '../../../config/values.js';
+import { writeOut } from '../output.js';
 import type { BackendArgs, BackendVerb } from './backend.js';
 import { clientFor } from './global.js';
 
 export async function changeBackend(verb: BackendVerb, args: BackendArgs): Promise<void> {
   const ref: BackendRef = { service: args.service, address: args.address.address };
   if (args.address.port !== undefined) ref.port = args.address.port;
-  const client = clientFor(args);
+  const client = await clientFor(args);
   const endpoint = formatEndpoint(ref.address, ref.port);
   let r: ApplyResult;
   let done: string;

@@ -1,7 +1,8 @@
 // `lbctl backend add|remove|drain|undrain SERVICE ADDRESS[:PORT] [--weight N]`: the declarations; the handler is in
 // backend.handler.ts.
 import type { Argv, CommandModule } from 'yargs';
-import { type Endpoint, parseEndpoint, parseWeight, WEIGHT_RANGE } from './args.js';
+import { WEIGHT_RANGE } from '../../../config/values.js';
+import { type Endpoint, parseEndpoint, parseServiceArg, parseWeight } from './args.js';
 import type { GlobalArgs } from './global.js';
 
 export type BackendVerb = 'add' | 'remove' | 'drain' | 'undrain';
@@ -15,7 +16,7 @@ export interface BackendArgs extends GlobalArgs {
 
 function withBackendPositionals(y: Argv<GlobalArgs>): Argv<BackendArgs> {
   return y
-    .positional('service', { type: 'string', demandOption: true, describe: 'the service\'s name' })
+    .positional('service', { type: 'string', demandOption: true, describe: 'the service\'s name', coerce: parseServiceArg })
     .positional('address', {
       type: 'string',
       demandOption: true,

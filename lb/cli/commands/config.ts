@@ -18,7 +18,7 @@ const checkCommand: CommandModule<GlobalArgs, ConfigFileArgs> = {
 
 const applyCommand: CommandModule<GlobalArgs, ConfigFileArgs> = {
   command: 'apply <file>',
-  describe: 'make FILE\'s services and deny list the pool (in Redis when the daemon uses it, else on the daemon)',
+  describe: 'make FILE\'s services and deny list the running daemon\'s pool; a file with any problem changes nothing',
   builder: (y) =>
     y
       .positional('file', { type: 'string', demandOption: true, describe: 'a config file (YAML)' })

@@ -6,7 +6,7 @@ import { clientFor } from './global.js';
 const entries = (n: number): string => `${n} ${n === 1 ? 'entry' : 'entries'}`;
 
 export async function change(verb: 'add' | 'remove', args: DenyChangeArgs): Promise<void> {
-  const client = clientFor(args);
+  const client = await clientFor(args);
   const r = verb === 'add'
     ? await client.call('POST /deny', { cidr: args.cidr })
     : await client.call('DELETE /deny', { cidr: args.cidr });
@@ -14,7 +14,7 @@ export async function change(verb: 'add' | 'remove', args: DenyChangeArgs): Prom
 }
 
 export async function list(args: DenyListArgs): Promise<void> {
-  const r = await clientFor(args).call('GET /deny', undefined);
+  const r = await (await clientFor(args)).call('GET /deny', undefined);
   if (args.json) writeJson(r);
   else writeOut(r.deny.length ? r.deny : ['the deny list is empty']);
 }

@@ -8,7 +8,7 @@ import { clientFor, type GlobalArgs } from './global.js';
 export async function detach(args: GlobalArgs): Promise<void> {
   let r: { detached: string[] };
   try {
-    r = await clientFor(args).call('POST /detach', undefined);
+    r = await (await clientFor(args)).call('POST /detach', undefined);
   } catch (err) {
     if (!(err instanceof CliError) || err.code !== 'XLB_NO_DAEMON' || !args.config) throw err;
     const [{ loadConfigFile }, { detachAll }, { PIN_NAMES }, { PinLock, removePins }, { rootLogger }] = await Promise.all([

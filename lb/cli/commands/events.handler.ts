@@ -4,7 +4,7 @@ import type { EventsArgs } from './events.js';
 import { clientFor } from './global.js';
 
 export async function events(args: EventsArgs): Promise<void> {
-  const client = clientFor(args);
+  const client = await clientFor(args);
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
   if (args.follow) {

@@ -1,7 +1,6 @@
 // The options every lbctl verb takes (--socket, -c/--config, --verbose) and how they resolve to a control socket.
-import { readFileSync } from 'node:fs';
+// The config modules (and the YAML parser) are loaded only when -c is given: most verbs never need them.
 import type { Argv } from 'yargs';
-import { parse } from 'yaml';
 import { DEFAULTS } from '../../../config/types.js';
 import { ControlClient } from '../client.js';
 import { CliError } from '../errors.js';
@@ -44,30 +43,33 @@ export function withGlobalOptions(y: Argv): Argv<GlobalArgs> {
  * the daemon started with it would use); else $XLB_SOCKET; else /run/xlb/xlb.sock.
  * Only node.control_socket is read from FILE, so a file with problems elsewhere still names its daemon.
  */
-export function resolveSocket(args: Pick<GlobalArgs, 'socket' | 'config'>, env: NodeJS.ProcessEnv = process.env): string {
+export async function resolveSocket(
+  args: Pick<GlobalArgs, 'socket' | 'config'>, env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   if (args.socket) return args.socket;
   if (args.config) return controlSocketOf(args.config);
   return env[SOCKET_ENV] || DEFAULTS.controlSocket;
 }
 
-function controlSocketOf(file: string): string {
+async function controlSocketOf(file: string): Promise<string> {
+  const [{ ConfigError, readConfigText }, { parseYaml }] = await Promise.all([
+    import('../../../config/load.js'), import('../../../config/yaml.js'),
+  ]);
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readConfigText(file);
   } catch (err) {
+    if (!(err instanceof ConfigError) || err.code !== 'XLB_CONFIG_UNREADABLE') throw err;
+    const code = (err.cause as NodeJS.ErrnoException | undefined)?.code ?? 'error';
     throw new CliError('XLB_CONFIG_UNREADABLE',
-      `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}) to find its control socket; pass --socket instead`,
-      { cause: err });
+      `cannot read ${file} (${code}) to find its control socket; pass --socket instead`, { cause: err.cause });
   }
-  let doc: unknown;
-  try {
-    doc = parse(text);
-  } catch (err) {
+  const { data, problems } = parseYaml(text);
+  if (problems.length > 0) {
     throw new CliError('XLB_CONFIG_INVALID',
-      `${file} is not valid YAML, so its control socket is unknown (run lbctl config check ${file}); pass --socket instead`,
-      { cause: err });
+      `${file} is not valid YAML, so its control socket is unknown (run lbctl config check ${file}); pass --socket instead`);
   }
-  const node = (doc as { node?: { control_socket?: unknown } } | null)?.node;
+  const node = (data as { node?: { control_socket?: unknown } } | null)?.node;
   const socket = node?.control_socket;
   if (socket === undefined || socket === null) return DEFAULTS.controlSocket;
   if (typeof socket !== 'string' || socket === '') {
@@ -76,6 +78,6 @@ function controlSocketOf(file: string): string {
   return socket;
 }
 
-export function clientFor(args: Pick<GlobalArgs, 'socket' | 'config'>): ControlClient {
-  return new ControlClient(resolveSocket(args));
+export async function clientFor(args: Pick<GlobalArgs, 'socket' | 'config'>): Promise<ControlClient> {
+  return new ControlClient(await resolveSocket(args));
 }

@@ -2,12 +2,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Stats } from '../../control/api.js';
 import type { ControlClient } from '../client.js';
-import { renderStats, writeJson, writeOut } from '../output.js';
+import { clearScreen, renderStats, writeJson, writeOut } from '../output.js';
 import { clientFor } from './global.js';
 import type { StatsArgs } from './stats.js';
 
 export async function stats(args: StatsArgs): Promise<void> {
-  const client = clientFor(args);
+  const client = await clientFor(args);
   if (args.watch === undefined) {
     const s = await client.call('GET /stats', undefined);
     if (args.json) writeJson(s);
@@ -33,7 +33,7 @@ async function watch(client: ControlClient, seconds: number): Promise<void> {
       const clock = new Date().toTimeString().slice(0, 8);
       const frame = [`xlb stats every ${seconds}s at ${clock} (Ctrl-C to stop)`, '', ...renderStats(s, sample)];
       // On a terminal each frame replaces the last; piped, frames follow each other, a blank line apart.
-      if (tty) process.stdout.write('\x1b[H\x1b[2J');
+      if (tty) clearScreen();
       writeOut(tty ? frame : [...frame, '']);
       previous = { stats: s, at };
       await sleep(seconds * 1000, undefined, { signal: stop.signal }).catch(() => undefined);

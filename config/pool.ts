@@ -1,8 +1,15 @@
-// The pool: the operator's intent, one typed model whatever its source (YAML file, Redis, lbctl).
-import type { Protocol } from './bpf/layout.js';
+// The pool: the operator's intent, one typed model whatever its source (YAML file, Redis, lbctl), and the identities
+// the data plane keys its entries by. What a valid pool is: ./poolrules.ts.
+import { formatEndpoint } from './values.js';
 
-export type Scheduler = 'rr' | 'maglev';
-export type Forwarding = 'nat' | 'dsr';
+export const PROTOCOLS = ['icmp', 'tcp', 'udp'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+export const SCHEDULERS = ['rr', 'maglev'] as const;
+export type Scheduler = (typeof SCHEDULERS)[number];
+
+export const FORWARDINGS = ['nat', 'dsr'] as const;
+export type Forwarding = (typeof FORWARDINGS)[number];
 
 export interface BackendSpec {
   address: string;
@@ -15,7 +22,8 @@ export interface BackendSpec {
   drained: boolean;
 }
 
-export type HealthType = 'icmp' | 'tcp' | 'http' | 'none';
+export const HEALTH_TYPES = ['icmp', 'tcp', 'http', 'none'] as const;
+export type HealthType = (typeof HEALTH_TYPES)[number];
 
 export interface HealthCheck {
   type: HealthType;
@@ -63,5 +71,5 @@ export function backendPort(service: ServiceSpec, backend: BackendSpec): number 
 
 export function backendId(service: ServiceSpec, backend: BackendSpec): string {
   const port = backendPort(service, backend);
-  return `${serviceId(service)}>${port ? `${backend.address}:${port}` : backend.address}`;
+  return `${serviceId(service)}>${formatEndpoint(backend.address, port)}`;
 }
