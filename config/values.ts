@@ -1,6 +1,7 @@
 // The values xlb takes, wherever they come from (the config file, a pool in Redis, control-socket requests, lbctl's
 // arguments, the health checker): each parser takes what was given and returns the typed value, or a message saying
 // what is wrong with it. Messages quote the value as given; the caller adds where it was (a path, an option name).
+import { Netmask } from 'netmask';
 import { didYouMean } from './suggest.js';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
@@ -51,10 +52,6 @@ export function parseHostAddress(v: unknown): Checked<string> {
   return problem ? no(problem) : address;
 }
 
-const toInt = (address: string): number => address.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
-const toDotted = (n: number): string => [24, 16, 8, 0].map((shift) => (n >>> shift) & 255).join('.');
-const maskOf = (prefix: number): number => (prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
-
 function splitPrefix(v: unknown): { address: string; prefix: number } | undefined {
   if (typeof v !== 'string') return undefined;
   const m = /^([^/]+)(?:\/(3[0-2]|[12]?[0-9]))?$/.exec(v);
@@ -66,7 +63,7 @@ function splitPrefix(v: unknown): { address: string; prefix: number } | undefine
 export function parseCidr(v: unknown): Checked<string> {
   const p = splitPrefix(v);
   if (!p) return no(`${show(v)} is not an IPv4 CIDR, e.g. 203.0.113.0/24`);
-  const base = toDotted((toInt(p.address) & maskOf(p.prefix)) >>> 0);
+  const { base } = new Netmask(p.address, p.prefix);
   if (base !== p.address) return no(`${v} has host bits set; did you mean ${base}/${p.prefix}?`);
   return ok(`${p.address}/${p.prefix}`);
 }
@@ -78,11 +75,10 @@ export function parseInterfaceAddress(v: unknown): Checked<{ address: string; pr
   const host = hostAddressProblem(p.address);
   if (host) return no(host);
   if (p.prefix <= 30) {
-    const mask = maskOf(p.prefix);
-    const base = (toInt(p.address) & mask) >>> 0;
-    const hint = `give a host's, e.g. ${toDotted(base + 1)}/${p.prefix}`;
-    if (p.address === toDotted(base)) return no(`${v} is the network's own address; ${hint}`);
-    if (p.address === toDotted((base | ~mask) >>> 0)) return no(`${v} is the network's broadcast address; ${hint}`);
+    const net = new Netmask(p.address, p.prefix);
+    const hint = `give a host's, e.g. ${net.first}/${p.prefix}`;
+    if (p.address === net.base) return no(`${v} is the network's own address; ${hint}`);
+    if (p.address === net.broadcast) return no(`${v} is the network's broadcast address; ${hint}`);
   }
   return ok({ address: p.address, prefixLength: p.prefix });
 }

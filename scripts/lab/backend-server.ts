@@ -1,6 +1,6 @@
 // A lab backend: a tiny HTTP server (and optional UDP echo) that says which backend answered. Run inside a backend's
 // namespace by ./lab.ts:
-//   node dist/test/support/backend-server.js --name b1 --http 8080 [--udp 5353]
+//   node dist/scripts/lab/backend-server.js --name b1 --http 8080 [--udp 5353]
 // HTTP:  GET /          -> 200 "b1\n" (text/plain), header X-Backend: b1 (on every response)
 //        GET /healthz   -> 200 "ok"
 //        GET /slow?ms=N -> waits N ms (at most 60 s), then 200 "b1\n"
@@ -53,6 +53,10 @@ const http = createServer((req, res) => {
     res.writeHead(404).end('not found\n');
   }
 });
+
+// Tests hold a keep-alive connection across lbctl runs, which take seconds on a loaded machine: Node's 5 s default
+// would close it under them.
+http.keepAliveTimeout = 120_000;
 
 const listening: Promise<void>[] = [
   new Promise((resolve, reject) => {

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { planDigest } from '../../lb/plan/digest.js';
 import { EMPTY_ALLOCATION, plan, type PlanInput } from '../../lb/plan/planner.js';
-import type { Pool } from '../../lb/pool.js';
+import type { Pool } from '../../config/pool.js';
 import { pool, service, testNextHop } from '../../scripts/lab/harness.js';
 
 const CAPACITY = { services: 8, backends: 16, tableSize: 251, prefixes: 4 };
