@@ -115,9 +115,19 @@ export function parseInterfaceName(v: unknown): Checked<string> {
 // ---- numbers -------------------------------------------------------------------------------------------------------
 
 /** An integer from `min` to `max`. */
-function parseInteger(v: unknown, min: number, max: number): Checked<number> {
+export function parseInteger(v: unknown, min: number, max: number): Checked<number> {
   if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) return ok(v);
   return no(`${show(v)} is not an integer from ${min} to ${max}`);
+}
+
+/** `host:port` with an IPv4 host, e.g. 127.0.0.1:9470. */
+export function parseHostPort(v: unknown): Checked<{ host: string; port: number }> {
+  const m = typeof v === 'string' ? /^(.*):([^:]*)$/.exec(v) : null;
+  if (!m) return no(`${show(v)} is not host:port, e.g. 127.0.0.1:9470`);
+  const host = parseIPv4(m[1]);
+  if (!host.ok) return host;
+  const port = /^[0-9]+$/.test(m[2]) ? parsePort(Number(m[2])) : no(`"${m[2]}" is not a port (1..65535)`);
+  return port.ok ? ok({ host: host.value, port: port.value }) : port;
 }
 
 /** A TCP or UDP port. */

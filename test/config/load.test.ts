@@ -19,6 +19,14 @@ const DNS = 'name: dns, vip: 198.18.0.10, protocol: udp, port: 53';
 
 const problems = (yaml: string): string[] => parseConfig(yaml).problems.map(formatProblem);
 
+/** A node that can pair: redis, and the ha keys that have no default, plus `extra` (flow-mapping entries). */
+const HA_KEYS = 'pair: edge-1, heartbeat: { interface: front }, key_file: /etc/xlb/ha.key';
+const withHa = (extra: string): string =>
+  `node: { interfaces: [eth0, front, back] }\nredis: { url: "redis://r" }\nha: { ${HA_KEYS}${extra ? `, ${extra}` : ''} }\n`;
+const withHaBlock = (lines: string): string =>
+  `node: { interfaces: [eth0, front, back] }\nredis: { url: "redis://r" }\nha:\n  pair: edge-1\n  heartbeat: { interface: front }\n` +
+  `  key_file: /etc/xlb/ha.key\n${lines}`;
+
 // Each bad snippet and the exact lines `lbctl config check` prints for it.
 const bad: [title: string, yaml: string, lines: string[]][] = [
   // ---- the document
@@ -78,7 +86,28 @@ const bad: [title: string, yaml: string, lines: string[]][] = [
     ['node.metrics: "http" is not a port (1..65535)']],
 
   // ---- redis
-  ['redis without url', withNode('redis: { key_prefix: xlb }'), ['redis.url: required, e.g. redis://127.0.0.1:6379/0']],
+  ['redis without url', withNode('redis: { key_prefix: xlb }'),
+    ['redis.url: required (or sentinels and name), e.g. redis://127.0.0.1:6379/0']],
+  ['redis url and sentinels', withNode('redis: { url: "redis://r", sentinels: ["198.18.9.1:26379"], name: m }'),
+    ['redis: give url (one server) or sentinels (a Sentinel group), not both']],
+  ['redis sentinel keys with a url', withNode('redis: { url: "redis://r", name: m, db: 2 }'),
+    ['redis.name: only with sentinels; a url says it itself', 'redis.db: only with sentinels; a url says it itself']],
+  ['redis sentinels: a bad address, no name, a db out of range', withNode('redis: { sentinels: ["198.18.9.1", "198.18.9.2:26379"], db: 16 }'), [
+    'redis.sentinels[0]: "198.18.9.1" is not host:port, e.g. 127.0.0.1:9470',
+    'redis.name: required with sentinels: the master group\'s name',
+    'redis.db: 16 is not an integer from 0 to 15',
+  ]],
+  ['redis sentinels empty', withNode('redis: { sentinels: [], name: m }'),
+    ['redis.sentinels: needs at least one Sentinel, e.g. [198.18.9.1:26379]']],
+  ['redis: a password twice, a CA without TLS, a relative file', withNode(
+    'redis: { url: "redis://:secret@r", password_file: /etc/xlb/redis.pass, ca_file: ca.pem }'), [
+    'redis.ca_file: "ca.pem" is not an absolute path',
+    'redis.password_file: the url already has a password: give one or the other',
+  ]],
+  ['redis: a CA for a plain connection', withNode('redis: { url: "redis://r", ca_file: /etc/xlb/ca.pem }'),
+    ['redis.ca_file: a CA is for TLS: use a rediss:// url']],
+  ['redis sentinels: a CA without tls', withNode('redis: { sentinels: ["198.18.9.1:26379"], name: m, ca_file: /etc/ca.pem }'),
+    ['redis.ca_file: a CA is for TLS: set tls: true']],
   ['redis url of another scheme', withNode('redis: { url: "http://127.0.0.1:6379" }'),
     ['redis.url: "http://127.0.0.1:6379" is not a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379/0']],
   ['redis url not a URL', withNode('redis: { url: "127.0.0.1:6379" }'),
@@ -91,18 +120,28 @@ const bad: [title: string, yaml: string, lines: string[]][] = [
     ['redis.key_prefix: "x lb" must not be empty or contain spaces']],
 
   // ---- ha
-  ['ha without redis', withNode('ha: { node_id: lb-a }'), ['ha: ha needs redis: the lease lives there']],
-  ['ha without node_id', withNode('redis: { url: "redis://r" }\nha: { lease: 1s }'), ['ha.node_id: required']],
-  ['ha node_id empty', withNode('redis: { url: "redis://r" }\nha: { node_id: "" }'),
-    ['ha.node_id: "" must not be empty or contain spaces']],
-  ['ha node_id a number', withNode('redis: { url: "redis://r" }\nha: { node_id: 1 }'),
-    ['ha.node_id: must be a string; quote it: "1"']],
-  ['ha lease too short', withNode('redis: { url: "redis://r" }\nha: { node_id: a, lease: 100ms }'),
-    ['ha.lease: must be at least 200ms']],
-  ['ha lease without a unit', withNode('redis: { url: "redis://r" }\nha: { node_id: a, lease: 1 }'),
-    ['ha.lease: needs a unit, e.g. 500ms or 2s']],
+  ['ha without redis', withNode('ha: { node_id: lb-a }'), [
+    'ha: ha needs redis: the lease lives there',
+    'ha.pair: required: nodes with the same pair share one lease',
+    'ha.heartbeat: required, e.g. { interface: front, interval: 100ms, misses: 3 }',
+    'ha.key_file: required: the pair\'s shared secret that authenticates heartbeats',
+  ]],
+  ['ha without node_id', withHa('lease: 1s'), ['ha.node_id: required']],
+  ['ha node_id empty', withHa('node_id: ""'), ['ha.node_id: "" must not be empty or contain spaces']],
+  ['ha node_id a number', withHa('node_id: 1'), ['ha.node_id: must be a string; quote it: "1"']],
+  ['ha lease too short', withHa('node_id: a, lease: 100ms'), ['ha.lease: must be at least 200ms']],
+  ['ha lease without a unit', withHa('node_id: a, lease: 1'), ['ha.lease: needs a unit, e.g. 500ms or 2s']],
+  ['ha heartbeat: no interface, too fast, misses out of range',
+    `${NODE}\nredis: { url: "redis://r" }\nha: { node_id: a, pair: p, key_file: /k, heartbeat: { interval: 5ms, misses: 0 } }\n`, [
+      'ha.heartbeat.interface: required: where the pair\'s heartbeats go',
+      'ha.heartbeat.interval: must be at least 10ms',
+      'ha.heartbeat.misses: 0 is not an integer from 1 to 100',
+    ]],
+  ['ha heartbeat slower than the lease', `${NODE}\nredis: { url: "redis://r" }\n` +
+    'ha: { node_id: a, pair: p, key_file: /k, lease: 800ms, heartbeat: { interface: eth0, interval: 300ms, misses: 3 } }\n',
+    ['ha.heartbeat: 3 missed heartbeats of 300ms take as long as the lease (800ms): a dead peer must be noticed before its lease lapses']],
   ['floating: the network address, the broadcast address, a bad prefix',
-    withNode('redis: { url: "redis://r" }\nha:\n  node_id: a\n  floating:\n' +
+    withHaBlock('  node_id: a\n  floating:\n' +
       '    - { address: 198.18.1.0/24, interface: back }\n' +
       '    - { address: 198.18.1.255/24, interface: back }\n' +
       '    - { address: 198.18.1.1/33, interface: back }'), [
@@ -111,7 +150,7 @@ const bad: [title: string, yaml: string, lines: string[]][] = [
       'ha.floating[2].address: "198.18.1.1/33" is not an IPv4 address with a prefix length, e.g. 198.18.1.1/24',
     ]],
   ['floating: missing interface, bad interface, missing address, repeated address',
-    withNode('redis: { url: "redis://r" }\nha:\n  node_id: a\n  floating:\n' +
+    withHaBlock('  node_id: a\n  floating:\n' +
       '    - { address: 198.18.1.1/24 }\n' +
       '    - { address: 198.18.2.1/24, interface: "b/c" }\n' +
       '    - { interface: back }\n' +
@@ -122,7 +161,7 @@ const bad: [title: string, yaml: string, lines: string[]][] = [
       'ha.floating[2].address: required, e.g. 198.18.1.1/24',
       'ha.floating[4].address: 198.18.3.1 is already listed (ha.floating[3])',
     ]],
-  ['floating: a multicast address', withNode('redis: { url: "redis://r" }\nha: { node_id: a, floating: [{ address: 224.0.0.18/24, interface: back }] }'),
+  ['floating: a multicast address', withHa('node_id: a, floating: [{ address: 224.0.0.18/24, interface: back }]'),
     ['ha.floating[0].address: 224.0.0.18 is a multicast address, not a host\'s address']],
 
   // ---- deny
@@ -304,10 +343,19 @@ for (const [title, yaml, lines] of bad) {
 const good: [title: string, yaml: string, pick: (c: Config) => unknown, expected: unknown][] = [
   ['a bare deny address is its /32; CIDRs kept', withNode('deny: [192.0.2.7, 203.0.113.0/24, 0.0.0.0/0]'),
     (c) => c.pool.deny, ['192.0.2.7/32', '203.0.113.0/24', '0.0.0.0/0']],
-  ['durations in ms, s, fractional s and m', withNode('redis: { url: "rediss://r:6380/2" }\nha: { node_id: a, lease: 1.5s }\n' +
-    `services:\n  - { ${WEB}, health: { interval: 2m, timeout: 250ms } }`),
+  ['durations in ms, s, fractional s and m', withHa('node_id: a, lease: 1.5s').replace('redis://r', 'rediss://r:6380/2') +
+    `services:\n  - { ${WEB}, health: { interval: 2m, timeout: 250ms } }`,
     (c) => [c.ha!.leaseMs, c.pool.services[0].health.intervalMs, c.pool.services[0].health.timeoutMs], [1500, 120_000, 250]],
-  ['lease of exactly 200ms', withNode('redis: { url: "redis://r" }\nha: { node_id: a, lease: 200ms }'), (c) => c.ha!.leaseMs, 200],
+  ['lease of exactly 200ms', withHa('node_id: a, lease: 200ms').replace('{ interface: front }', '{ interface: front, interval: 50ms }'),
+    (c) => c.ha!.leaseMs, 200],
+  ['redis by Sentinel, with TLS, a CA and password files', withNode('redis: { sentinels: ["198.18.9.1:26379", "198.18.9.2:26380"], ' +
+    'name: xlb-master, db: 3, tls: true, username: xlb, ca_file: /etc/xlb/ca.pem, password_file: /etc/xlb/redis.pass, ' +
+    'sentinel_password_file: /etc/xlb/sentinel.pass }'),
+    (c) => c.redis, {
+      keyPrefix: 'xlb', passwordFile: '/etc/xlb/redis.pass', caFile: '/etc/xlb/ca.pem',
+      sentinels: [{ host: '198.18.9.1', port: 26379 }, { host: '198.18.9.2', port: 26380 }], name: 'xlb-master', db: 3,
+      tls: true, username: 'xlb', sentinelPasswordFile: '/etc/xlb/sentinel.pass',
+    }],
   ['timeout equal to the interval', services(`${WEB}, health: { interval: 1s, timeout: 1s }`),
     (c) => c.pool.services[0].health.timeoutMs, 1000],
   ['a shortened interval shortens the default timeout', services(`${WEB}, health: { interval: 500ms }`),
@@ -339,7 +387,7 @@ const good: [title: string, yaml: string, pick: (c: Config) => unknown, expected
     (c) => [c.node.metrics, c.redis, c.pool.services[0].health.type, c.pool.services[0].backends], [undefined, undefined, 'tcp', []]],
   ['pin_path normalised; metrics on every address', 'node: { interfaces: [eth0], pin_path: /sys/fs/bpf/a/../xlb2/, metrics: "0.0.0.0:9100" }\n',
     (c) => [c.node.pinPath, c.node.metrics], ['/sys/fs/bpf/xlb2', { host: '0.0.0.0', port: 9100 }]],
-  ['a floating address without prefix is its /32; a /31 has no network address', withNode('redis: { url: "redis://r" }\nha:\n' +
+  ['a floating address without prefix is its /32; a /31 has no network address', withHaBlock(
     '  node_id: a\n  floating: [{ address: 198.18.1.1, interface: back }, { address: 198.18.2.0/31, interface: back }]'),
     (c) => c.ha!.floating, [
       { address: '198.18.1.1', prefixLength: 32, interface: 'back' },
@@ -361,14 +409,18 @@ for (const [title, yaml, pick, expected] of good) {
 
 test('defaults fill every key left out', (t) => {
   const { config, problems } = parseConfig(
-    'node: { interfaces: [eth0] }\nredis: { url: "redis://127.0.0.1:6379/0" }\nha: { node_id: lb-a }\nservices:\n' +
+    'node: { interfaces: [eth0] }\nredis: { url: "redis://127.0.0.1:6379/0" }\n' +
+    'ha: { node_id: lb-a, pair: edge-1, heartbeat: { interface: eth0 }, key_file: /etc/xlb/ha.key }\nservices:\n' +
     `  - { ${WEB}, health: { type: http }, backends: [{ address: 198.18.1.11 }] }\n` +
     `  - { ${PING} }\n`);
   t.deepEqual(problems, []);
   t.deepEqual(config, {
     node: { interfaces: ['eth0'], xdpMode: 'auto', controlSocket: '/run/xlb/xlb.sock', pinPath: '/sys/fs/bpf/xlb' },
     redis: { url: 'redis://127.0.0.1:6379/0', keyPrefix: 'xlb' },
-    ha: { nodeId: 'lb-a', leaseMs: 1000, floating: [] },
+    ha: {
+      nodeId: 'lb-a', pair: 'edge-1', leaseMs: 800, heartbeat: { interface: 'eth0', intervalMs: 100, misses: 3 },
+      keyFile: '/etc/xlb/ha.key', floating: [],
+    },
     pool: {
       deny: [],
       services: [
@@ -449,9 +501,13 @@ node:
 redis:
   url: redis://127.0.0.1:6379/0
   key_prefix: xlb
+  # sentinels: [10.0.0.5:26379, 10.0.0.6:26379]   with name: mymaster, instead of url
 ha:
   node_id: lb-a
-  lease: 1s
+  pair: edge-1
+  lease: 800ms
+  heartbeat: { interface: front, interval: 100ms, misses: 3 }
+  key_file: /etc/xlb/ha.key
   floating:
     - { address: 198.18.1.1/24, interface: back }
 deny: [203.0.113.0/24]
@@ -476,7 +532,10 @@ services:
 `;
   const { config, problems } = parseConfig(yaml);
   t.deepEqual(problems, []);
-  t.deepEqual(config?.ha, { nodeId: 'lb-a', leaseMs: 1000, floating: [{ address: '198.18.1.1', prefixLength: 24, interface: 'back' }] });
+  t.deepEqual(config?.ha, {
+    nodeId: 'lb-a', pair: 'edge-1', leaseMs: 800, heartbeat: { interface: 'front', intervalMs: 100, misses: 3 },
+    keyFile: '/etc/xlb/ha.key', floating: [{ address: '198.18.1.1', prefixLength: 24, interface: 'back' }],
+  });
   t.deepEqual(config?.pool.services[1].backends[1], { address: '198.18.1.12', port: 8080, weight: 2, mac: '02:00:00:00:01:12', drained: false });
 });
 
