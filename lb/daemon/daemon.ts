@@ -36,6 +36,7 @@ type State = 'loading' | 'ready' | 'stopping' | 'stopped';
 const RECENT_EVENTS = 1000;
 const EVENT_POLL_MS = 100;
 const NEXTHOP_REFRESH_MS = 5000;
+/** While a neighbour is being resolved (ARP under way), next hops are read again this soon. */
 const NEXTHOP_RETRY_MS = 500;
 /** How long start waits for backends' neighbours before attaching, so the first packets find their next hops. */
 const NEXTHOP_SETTLE_MS = 3000;
@@ -139,13 +140,13 @@ export class Daemon {
   }
 
   private scheduleNextHops(): void {
-    const unresolved = [...this.addresses()].some((a) => !this.hops.get(a));
+    const arping = [...this.addresses()].some((a) => this.hops.resolution(a)?.resolve !== undefined);
     this.hopTimer = setTimeout(() => {
       this.hops.refresh(this.addresses(), this.configuredMacs())
         .then((changed) => (changed ? this.sync() : undefined))
         .catch((err) => this.log.error({ err }, 'next-hop refresh failed'))
         .finally(() => { if (this.state === 'ready') this.scheduleNextHops(); });
-    }, unresolved ? NEXTHOP_RETRY_MS : NEXTHOP_REFRESH_MS);
+    }, arping ? NEXTHOP_RETRY_MS : NEXTHOP_REFRESH_MS);
   }
 
   /** Runs `fn` after every change queued before it, whether those succeeded or not. */
@@ -194,7 +195,7 @@ export class Daemon {
       const backends = pool.services.reduce((n, s) => n + s.backends.length, 0);
       this.pool = pool;
       try {
-        await this.hops.refresh(this.addresses(), this.configuredMacs());
+        await this.hops.add(this.addresses(), this.configuredMacs());
         this.health.setTargets(this.targets());
         const next = this.planFor(pool);
         const { writes } = this.syncer!.apply(next);
