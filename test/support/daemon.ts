@@ -31,7 +31,10 @@ export const LBCTL = fileURLToPath(new URL('../../lb/cli/lbctl.js', import.meta.
 export const METRICS_PORT = 9470;
 /** The VIP of the default config's services. */
 export const VIP = '198.18.100.10';
-const READY_MS = 15_000;
+/** From the spawn: the daemon answers status (it loads, attaches, waits up to 3 s for neighbours). */
+const READY_MS = 40_000;
+/** From the first answer: every backend's next hop is resolved (an ARP round trip, a retry). */
+const RESOLVED_MS = 20_000;
 const STOP_MS = 10_000;
 const LBCTL_TIMEOUT_MS = 30_000;
 const LOG_LINES_SHOWN = 300;
@@ -160,26 +163,31 @@ export class XlbNode {
 
   /**
    * Writes `config` (default: this.config()) to xlb.yaml and starts a daemon with it; resolves once
-   * `lbctl status --json` answers with the new daemon's pid (and every next hop is resolved, see StartOptions). Rejects (with the daemon's log) if it exits first or is
-   * not ready within 15 s.
+   * `lbctl status --json` answers with the new daemon's pid (within 40 s of the spawn), and every next hop is resolved
+   * (within 20 s of that first answer; see StartOptions). Rejects (with the daemon's log) if it exits first or a
+   * deadline passes.
    */
   async start(config: ConfigObject | string = this.config(), opts: StartOptions = {}): Promise<DaemonProcess> {
     const configPath = this.writeConfig(config, opts.name ?? 'xlb.yaml');
     const d = this.spawnDaemon(configPath, opts.args ?? []);
     const wantMacs = opts.resolved ?? true;
-    const deadline = Date.now() + READY_MS;
-    let last: RunResult | undefined;
+    let deadline = Date.now() + READY_MS;
+    let answered = false;
     let why = '';
     for (;;) {
       if (!d.running) {
         throw new Error(`the daemon exited (${await d.exited}) before it was ready; its log:\n${d.log}`);
       }
-      last = await this.lbctl(['status', '--json'], { timeoutMs: 5000 });
+      const last = await this.lbctl(['status', '--json'], { timeoutMs: 10_000 });
       why = `lbctl status: ${last.code} ${last.stderr.trim()}`;
       if (last.code === 0) {
         try {
           const s = JSON.parse(last.stdout) as Status;
           const unresolved = s.services.flatMap((v) => v.backends.filter((b) => b.mac === null).map((b) => b.address));
+          if (s.pid === d.pid && !answered) {
+            answered = true;
+            deadline = Date.now() + RESOLVED_MS;
+          }
           why = s.pid !== d.pid ? `status answered by pid ${s.pid}, not ${d.pid}`
             : `next hops unresolved: ${[...new Set(unresolved)].join(', ')}`;
           if (s.pid === d.pid && (!wantMacs || unresolved.length === 0)) return d;
@@ -188,7 +196,9 @@ export class XlbNode {
         }
       }
       if (Date.now() > deadline) {
-        throw new Error(`the daemon was not ready within ${READY_MS / 1000} s (${why}); its log:\n${d.log}`);
+        const phase = answered ? `its next hops were not resolved within ${RESOLVED_MS / 1000} s of its first answer`
+          : `it did not answer within ${READY_MS / 1000} s of its start`;
+        throw new Error(`the daemon was not ready: ${phase} (${why}); its log:\n${d.log}`);
       }
       await sleep(200);
     }
