@@ -1,5 +1,5 @@
-// lbctl's output layer, the only place that writes to the terminal: aligned tables and human units for people,
-// the API objects as they are for --json. The render* functions are pure (lines in, lines out) and tested as such.
+// lbctl's output layer: aligned tables and human units for people, the API objects as they are for --json. The
+// render* functions are pure (lines in, lines out) and tested as such.
 import type { BackendStatus, CounterSet, Event, ServiceStatus, Stats, Status } from '../control/api.js';
 
 export function writeOut(lines: string[]): void {
@@ -93,6 +93,16 @@ export function keyValues(pairs: [string, string][]): string[] {
 
 // ---- status ------------------------------------------------------------------------------------------------------
 
+/** A backend gets traffic only when it is up and its next hop is known. */
+function serving(b: BackendStatus): boolean {
+  return b.health === 'up' && b.mac !== null;
+}
+
+/**
+ * The node (role, pid, uptime, maps, interfaces and their XDP mode, deny list), a table of services (UP: backends
+ * that get traffic, i.e. up with a next hop), a table of backends, then why each backend that is down or has no next
+ * hop gets no traffic.
+ */
 export function renderStatus(s: Status): string[] {
   const interfaces = s.interfaces.map((i) => `${i.name} (ifindex ${i.ifindex}, ${i.mode})`).join(', ');
   const lines = keyValues([
@@ -112,7 +122,7 @@ export function renderStatus(s: Status): string[] {
     ['SERVICE', 'VIP', 'PROTOCOL', 'PORT', 'SCHEDULER', 'FORWARDING', 'CHECK', 'ALLOW', 'UP'],
     s.services.map((v) => [
       v.name, v.vip, v.protocol, v.port ? String(v.port) : '-', v.scheduler, v.forwarding, v.health,
-      v.allow.length ? v.allow.join(',') : 'any', `${v.backends.filter((b) => b.health === 'up').length}/${v.backends.length}`,
+      v.allow.length ? v.allow.join(',') : 'any', `${v.backends.filter(serving).length}/${v.backends.length}`,
     ]),
     ['left', 'left', 'left', 'right', 'left', 'left', 'left', 'left', 'right'],
   ));
@@ -130,6 +140,14 @@ export function renderStatus(s: Status): string[] {
     ]),
     ['left', 'left', 'right', 'left', 'left', 'left'],
   ));
+  const problems = backends.flatMap(([v, b]) => {
+    const who = `${v.name} ${formatEndpoint(b.address, b.port)}`;
+    return [
+      ...(b.health === 'down' ? [`  ${who} is down: ${b.probe}`] : []),
+      ...(b.mac === null ? [`  ${who} has no next hop: ${b.unresolved ?? 'not resolved yet'}`] : []),
+    ];
+  });
+  if (problems.length) lines.push('', 'problems', ...problems);
   return lines;
 }
 

@@ -35,8 +35,19 @@ export interface BackendStatus {
   weight: number;
   drained: boolean;
   health: Health;
+  /**
+   * What the last health probe found ("HTTP 200", "connect ECONNREFUSED", "timeout after 300ms", "echo reply"), or
+   * why there is none ("not probed yet", "no health check"): for a backend that is down, the reason.
+   */
+  probe: string;
   /** Next-hop MAC in use; null while unresolved (the backend gets no traffic then). */
   mac: string | null;
+  /**
+   * Why the next hop is unresolved, present exactly when mac is null: "resolving 198.18.1.11 on back" (waiting for
+   * ARP), "198.18.1.11 does not answer ARP on back", "reached through eth9, which is not in node.interfaces",
+   * "no route to 198.18.1.11", ...
+   */
+  unresolved?: string;
 }
 
 export interface ServiceStatus {

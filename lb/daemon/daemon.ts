@@ -1,14 +1,13 @@
-// `lbctl daemon`: the node. Loads (or re-adopts) the data plane, attaches it, keeps the maps equal to the plan of
-// pool + health + next hops, and serves lbctl and Prometheus. States: loading -> ready -> stopping -> stopped.
-import { createServer, type Server } from 'node:http';
+// `lbctl daemon`: the node's lifecycle. Loads (or re-adopts) the data plane, attaches it, keeps the maps equal to the
+// plan of pool + health + next hops, serves lbctl and Prometheus, and stops.
+// States: loading -> ready -> stopping -> stopped, changed only by setState().
+import type { Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { RingBuffer } from '../bpf/ringbuf.js';
 import { ifNameToIndex } from '../bpf/system.js';
 import * as layout from '../bpf/layout.js';
-import type {
-  ApplyResult, BackendChange, BackendRef, BackendStatus, ConfigApply, DenyList, Event, Stats, Status,
-} from '../control/api.js';
+import type { ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, Stats, Status } from '../control/api.js';
 import { addBackend, addDeny, removeBackend, removeDeny, setDrained } from '../control/edits.js';
 import { answers, serveControl, type ControlHandlers } from '../control/server.js';
 import { DataPlane, PIN_NAMES } from '../dataplane/dataplane.js';
@@ -22,8 +21,11 @@ import { backendId, backendPort, type Pool } from '../pool.js';
 import { ConfigError, formatProblems, loadConfigFile, parseConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
 import { attachAll, detachAll } from './attach.js';
+import { EventFeed, toEvent } from './events.js';
 import { formatMetrics } from './metrics.js';
+import { serveMetrics } from './metrics-server.js';
 import { NextHops } from './nexthops.js';
+import { statsView, statusView } from './views.js';
 
 export interface DaemonOptions {
   configPath: string;
@@ -31,9 +33,16 @@ export interface DaemonOptions {
   verbose: boolean;
 }
 
-type State = 'loading' | 'ready' | 'stopping' | 'stopped';
+export type DaemonState = 'loading' | 'ready' | 'stopping' | 'stopped';
 
-const RECENT_EVENTS = 1000;
+/** The states each state may go to. */
+const NEXT: Record<DaemonState, readonly DaemonState[]> = {
+  loading: ['ready', 'stopping'],
+  ready: ['stopping'],
+  stopping: ['stopped'],
+  stopped: [],
+};
+
 const EVENT_POLL_MS = 100;
 const NEXTHOP_REFRESH_MS = 5000;
 /** While a neighbour is being resolved (ARP under way), next hops are read again this soon. */
@@ -42,7 +51,7 @@ const NEXTHOP_RETRY_MS = 500;
 const NEXTHOP_SETTLE_MS = 3000;
 
 export class Daemon {
-  private state: State = 'loading';
+  #state: DaemonState = 'loading';
   private readonly started = Date.now();
   private dp?: DataPlane;
   private syncer?: Syncer;
@@ -57,12 +66,9 @@ export class Daemon {
   private hopTimer?: NodeJS.Timeout;
   private stopRequested?: boolean;
   private pinLock?: PinLock;
-  /** Event streams of `lbctl events --follow`, ended at stop. */
-  private readonly followers = new Set<NodeJS.WritableStream>();
   private readonly health: HealthChecker;
   private readonly hops: NextHops;
-  private readonly recent: Event[] = [];
-  private readonly listeners = new Set<(e: Event) => void>();
+  private readonly events = new EventFeed();
   /** CLOCK_MONOTONIC ns (the data plane's clock) -> epoch ms. */
   private readonly monoToEpochMs = Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
   /** Every change of the maps goes through here, one at a time; a failed one does not block the next. */
@@ -74,9 +80,20 @@ export class Daemon {
     this.pool = config.pool;
     this.hops = new NextHops(config.node.interfaces, log.child({ module: 'nexthops' }));
     this.health = new HealthChecker({
-      logger: log.child({ module: 'health' }),
+      logger: log,
       onChange: () => void this.sync().catch((err) => this.log.error({ err }, 'sync after a health change failed')),
     });
+  }
+
+  get state(): DaemonState {
+    return this.#state;
+  }
+
+  /** The one place the state changes. */
+  private setState(next: DaemonState): void {
+    if (!NEXT[this.#state].includes(next)) throw new Error(`daemon state ${this.#state} cannot become ${next}`);
+    this.log.debug({ from: this.#state, to: next }, `state ${next}`);
+    this.#state = next;
   }
 
   async start(): Promise<void> {
@@ -102,22 +119,19 @@ export class Daemon {
     await this.sync();
 
     // Redirect targets exist before the program that uses them runs.
-    for (const name of node.interfaces) {
-      const ifindex = ifNameToIndex(name);
-      const value = Buffer.alloc(8);
-      value.writeUInt32LE(ifindex);
-      dp.map('egress').update(layout.u32Key(ifindex), value);
-    }
+    for (const name of node.interfaces) this.setEgress(ifNameToIndex(name));
     this.interfaces = attachAll(dp.program, node.interfaces, node.xdpMode, this.log.child({ module: 'attach' }));
 
-    this.ring = new RingBuffer(dp.map('events'), (r) => this.onEvent(layout.event.decode(r)));
+    this.ring = new RingBuffer(dp.map('events'), (r) => this.events.push(toEvent(layout.event.decode(r), this.current, this.monoToEpochMs)));
     dp.map('settings').update(layout.u32Key(0), layout.settings.encode({ events: 1 }));
     this.eventTimer = setInterval(() => this.ring?.consume(), EVENT_POLL_MS);
     this.scheduleNextHops();
 
     this.control = await serveControl(node.controlSocket, this.handlers(), this.log.child({ module: 'control' }));
-    if (node.metrics) this.metrics = await this.serveMetrics(node.metrics.host, node.metrics.port);
-    this.state = 'ready';
+    if (node.metrics) {
+      this.metrics = await serveMetrics(node.metrics.host, node.metrics.port, () => this.scrape(), this.log.child({ module: 'metrics' }));
+    }
+    this.setState('ready');
     this.log.info({ socket: node.controlSocket, services: this.pool.services.length }, 'ready');
     if (this.stopRequested) await this.stop(this.options.detachOnExit);
   }
@@ -139,13 +153,23 @@ export class Daemon {
     }));
   }
 
+  private setEgress(ifindex: number): void {
+    const value = Buffer.alloc(8);
+    value.writeUInt32LE(ifindex);
+    this.dp!.map('egress').update(layout.u32Key(ifindex), value);
+  }
+
+  /** Next hops again from a fresh read; the maps follow when anything changed. */
+  private async refreshNextHops(): Promise<void> {
+    if (await this.hops.refresh(this.addresses(), this.configuredMacs())) await this.sync();
+  }
+
   private scheduleNextHops(): void {
     const arping = [...this.addresses()].some((a) => this.hops.resolution(a)?.resolve !== undefined);
     this.hopTimer = setTimeout(() => {
-      this.hops.refresh(this.addresses(), this.configuredMacs())
-        .then((changed) => (changed ? this.sync() : undefined))
+      this.refreshNextHops()
         .catch((err) => this.log.error({ err }, 'next-hop refresh failed'))
-        .finally(() => { if (this.state === 'ready') this.scheduleNextHops(); });
+        .finally(() => { if (this.#state === 'ready') this.scheduleNextHops(); });
     }, arping ? NEXTHOP_RETRY_MS : NEXTHOP_REFRESH_MS);
   }
 
@@ -167,24 +191,31 @@ export class Daemon {
     });
   }
 
+  /** Plans `pool` and writes the difference; the plan becomes the current one. Call only inside the queue. */
+  private applyPlan(pool: Pool): number {
+    const next = this.planFor(pool);
+    const { writes } = this.syncer!.apply(next);
+    this.allocation = next.allocation;
+    this.current = next;
+    return writes;
+  }
+
   /** Plans the current pool and writes the difference. */
   private sync(): Promise<void> {
     return this.serially(() => {
-      const next = this.planFor(this.pool);
-      const { writes } = this.syncer!.apply(next);
-      this.allocation = next.allocation;
-      this.current = next;
+      if (this.#state === 'stopping' || this.#state === 'stopped') return;
+      const writes = this.applyPlan(this.pool);
       if (writes) this.log.debug({ writes }, 'maps updated');
     });
   }
 
   /**
-   * Makes `edit(pool)` the pool, whole or not at all: the edit sees the pool as the changes queued before it left it,
-   * the result is planned before anything is touched, and the pool changes only once the maps hold it.
+   * Makes `change(pool)` the pool, whole or not at all: the change sees the pool as the edits queued before it left
+   * it, the result is planned before anything is touched, and the pool changes only once the maps hold it.
    */
-  private replacePool(edit: (pool: Pool) => Pool): Promise<ApplyResult> {
+  private replacePool(change: (pool: Pool) => Pool): Promise<ApplyResult> {
     return this.serially(async () => {
-      const pool = edit(this.pool);
+      const pool = change(this.pool);
       const previous = this.pool;
       try {
         this.planFor(pool);
@@ -197,10 +228,7 @@ export class Daemon {
       try {
         await this.hops.add(this.addresses(), this.configuredMacs());
         this.health.setTargets(this.targets());
-        const next = this.planFor(pool);
-        const { writes } = this.syncer!.apply(next);
-        this.allocation = next.allocation;
-        this.current = next;
+        const writes = this.applyPlan(pool);
         this.log.info({ writes, services: pool.services.length, backends }, 'pool applied');
         return { writes, services: pool.services.length, backends };
       } catch (err) {
@@ -208,10 +236,7 @@ export class Daemon {
         this.health.setTargets(this.targets());
         // A failed apply may have written part of the change: the pool that stands is written again over it.
         try {
-          const back = this.planFor(previous);
-          this.syncer!.apply(back);
-          this.allocation = back.allocation;
-          this.current = back;
+          this.applyPlan(previous);
         } catch (again) {
           this.log.error({ err: again }, 'could not restore the running pool after a failed change');
         }
@@ -223,7 +248,8 @@ export class Daemon {
   async reload(text?: string, source = this.options.configPath): Promise<ApplyResult> {
     const { config, problems } = parseConfig(text ?? readFileSync(this.options.configPath, 'utf8'));
     if (!config) {
-      throw new ConfigError('XLB_CONFIG_INVALID', `${source}: ${problems.length} problem(s); the running pool stays`, problems);
+      const n = problems.length;
+      throw new ConfigError('XLB_CONFIG_INVALID', `${source}: ${n} problem${n === 1 ? '' : 's'}; the running pool stays`, problems);
     }
     if (JSON.stringify(config.node) !== JSON.stringify(this.config.node)) {
       this.log.warn({ source }, 'node settings changed: they take effect at the next restart; applying the pool only');
@@ -233,110 +259,37 @@ export class Daemon {
     return result;
   }
 
-  private onEvent(e: layout.Event): void {
-    const services = this.current?.services ?? [];
-    const backends = this.current?.backends ?? [];
-    const svc = services.find((s) => s.id === e.service);
-    const be = backends.find((b) => b.index === e.backend);
-    const proto = (Object.keys(layout.PROTO) as layout.Protocol[]).find((p) => layout.PROTO[p] === e.proto) ?? String(e.proto);
-    const ported = proto === 'tcp' || proto === 'udp';
-    const event: Event = {
-      time: this.monoToEpochMs + Number(e.timeNs / 1_000_000n),
-      kind: layout.OUTCOMES[e.outcome]?.startsWith('drop_') ? 'drop' : 'flow',
-      source: e.src,
-      destination: e.dst,
-      protocol: proto,
-      verdict: layout.OUTCOMES[e.outcome] ?? `outcome ${e.outcome}`,
-    };
-    if (ported) {
-      event.sport = e.sport;
-      event.dport = e.dport;
-    }
-    if (svc) event.service = svc.name;
-    if (be) event.backend = be.value.port ? `${be.value.addr}:${be.value.port}` : be.value.addr;
-    this.recent.push(event);
-    if (this.recent.length > RECENT_EVENTS) this.recent.shift();
-    for (const l of this.listeners) l(event);
-  }
-
   status(): Status {
-    const services = this.pool.services.map((s) => ({
-      name: s.name,
-      vip: s.vip,
-      protocol: s.protocol,
-      ...(s.port === undefined ? {} : { port: s.port }),
-      scheduler: s.scheduler,
-      forwarding: s.forwarding,
-      health: s.health.type,
-      allow: s.allow,
-      backends: s.backends.map((b): BackendStatus => ({
-        address: b.address,
-        ...(backendPort(s, b) ? { port: backendPort(s, b) } : {}),
-        weight: b.weight,
-        drained: b.drained,
-        health: this.health.isUp(backendId(s, b)) ? 'up' : 'down',
-        mac: this.hops.get(b.address)?.mac ?? null,
-      })),
-    }));
-    return {
-      role: 'standalone',
+    return statusView({
+      pool: this.pool,
       pid: process.pid,
-      uptime: Math.round((Date.now() - this.started) / 1000),
-      adopted: (this.dp?.pins.adopted.length ?? 0) > 0,
       pinPath: this.config.node.pinPath,
+      started: this.started,
+      now: Date.now(),
+      adopted: (this.dp?.pins.adopted.length ?? 0) > 0,
       interfaces: this.interfaces,
-      services,
-      deny: this.pool.deny,
-    };
+      health: (id) => this.health.status(id),
+      nextHop: (address) => this.hops.resolution(address),
+    });
   }
 
   stats(): Stats {
     const dp = this.dp!;
-    const num = (c: layout.Counters) => ({ packets: Number(c.packets), bytes: Number(c.bytes), flowsNew: Number(c.flowsNew) });
-    const planned = this.current;
-    const services = this.pool.services.map((s) => {
-      const ps = planned?.services.find((p) => p.name === s.name);
-      const backends = s.backends.map((b) => {
-        const index = planned?.allocation.backends.get(backendId(s, b));
-        const c = index === undefined ? { packets: 0, bytes: 0, flowsNew: 0 } : num(dp.counters('backendStats', index));
-        const port = backendPort(s, b);
-        return { address: b.address, ...(port ? { port } : {}), ...c };
-      });
-      const c = ps ? num(dp.counters('serviceStats', ps.id)) : { packets: 0, bytes: 0, flowsNew: 0 };
-      return { name: s.name, ...c, backends };
+    return statsView({
+      pool: this.pool,
+      plan: this.current,
+      counters: (role, index) => dp.counters(role, index),
+      outcomes: dp.outcomes(),
     });
-    const outcomes = Object.fromEntries(Object.entries(dp.outcomes()).map(([o, c]) => [o, { packets: Number(c.packets), bytes: Number(c.bytes) }]));
-    return { services, outcomes };
   }
 
-  private eventsSuppressed(): number {
-    return this.dp!.map('eventBudget').lookupPerCpu(layout.u32Key(0))
+  private scrape(): string {
+    const suppressed = this.dp!.map('eventBudget').lookupPerCpu(layout.u32Key(0))
       .reduce((n, b) => n + Number(layout.eventBudget.decode(b).suppressed), 0);
-  }
-
-  private async serveMetrics(host: string, port: number): Promise<Server> {
-    const server = createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end('try /metrics\n');
-        return;
-      }
-      try {
-        const text = formatMetrics({
-          status: this.status(), stats: this.stats(), haActive: true,
-          healthTransitions: this.health.transitions(), eventsSuppressed: this.eventsSuppressed(),
-        });
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text);
-      } catch (err) {
-        this.log.error({ err }, 'metrics failed');
-        res.writeHead(500).end();
-      }
+    return formatMetrics({
+      status: this.status(), stats: this.stats(), haActive: true,
+      healthTransitions: this.health.transitions(), eventsSuppressed: suppressed,
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-    this.log.info({ host, port }, `metrics at http://${host}:${port}/metrics`);
-    return server;
   }
 
   private handlers(): ControlHandlers {
@@ -356,20 +309,17 @@ export class Daemon {
         await this.replacePool((p) => removeDeny(p, cidr));
         return { deny: this.pool.deny };
       },
-      recentEvents: () => [...this.recent],
-      subscribe: (l, stream) => {
-        this.listeners.add(l);
-        this.followers.add(stream);
-        return () => {
-          this.listeners.delete(l);
-          this.followers.delete(stream);
-        };
-      },
-      detach: async () => {
-        const detached = await this.stop(true);
-        return { detached };
-      },
+      recentEvents: () => this.events.recent(),
+      subscribe: (listener, stream) => this.events.subscribe(listener, stream),
+      detach: async () => ({ detached: await this.stop(true) }),
     };
+  }
+
+  /** Ends what runs on its own: timers and probes. */
+  private quiet(): void {
+    clearInterval(this.eventTimer);
+    clearTimeout(this.hopTimer);
+    this.health.stop();
   }
 
   /**
@@ -377,10 +327,8 @@ export class Daemon {
    * predecessor stay as they were; a fresh install is taken off and unpinned.
    */
   async abort(): Promise<void> {
-    this.state = 'stopping';
-    clearInterval(this.eventTimer);
-    clearTimeout(this.hopTimer);
-    this.health.stop();
+    this.setState('stopping');
+    this.quiet();
     this.ring?.close();
     this.control?.close();
     this.metrics?.close();
@@ -389,30 +337,27 @@ export class Daemon {
     this.dp?.close();
     if (fresh) removePins(this.config.node.pinPath, PIN_NAMES);
     this.pinLock?.release();
-    this.state = 'stopped';
+    this.setState('stopped');
   }
 
   /** Stops serving; with `detach`, also takes the program off and removes the pins. Returns what was detached. */
   async stop(detach: boolean): Promise<string[]> {
-    if (this.state === 'stopping' || this.state === 'stopped') return [];
-    if (this.state === 'loading') {
+    if (this.#state === 'stopping' || this.#state === 'stopped') return [];
+    if (this.#state === 'loading') {
       // start() finishes what it is doing (closing the maps under it would fail it halfway), then stops.
       this.stopRequested = true;
       return [];
     }
-    this.state = 'stopping';
-    clearInterval(this.eventTimer);
-    clearTimeout(this.hopTimer);
-    this.health.stop();
+    this.setState('stopping');
+    this.quiet();
     await this.queue;
     this.metrics?.close();
-    for (const f of this.followers) f.end();
+    this.events.end();
     // The control server closes after this request is answered.
     setImmediate(() => {
       this.control?.close();
       this.control?.closeIdleConnections();
     });
-    let detached: string[] = [];
     if (this.dp) {
       try {
         this.dp.map('settings').update(layout.u32Key(0), layout.settings.encode({ events: 0 }));
@@ -421,6 +366,7 @@ export class Daemon {
       }
     }
     this.ring?.close();
+    let detached: string[] = [];
     if (detach) {
       detached = detachAll(this.config.node.interfaces, this.log.child({ module: 'attach' }));
       this.dp?.close();
@@ -431,7 +377,7 @@ export class Daemon {
       this.log.info('stopped; the program stays attached and forwarding with the pinned maps');
     }
     this.pinLock?.release();
-    this.state = 'stopped';
+    this.setState('stopped');
     setImmediate(() => this.done(0));
     return detached;
   }

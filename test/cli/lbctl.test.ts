@@ -28,14 +28,17 @@ const STATUS: Status = {
   services: [
     {
       name: 'ping', vip: '198.18.0.10', protocol: 'icmp', scheduler: 'rr', forwarding: 'nat', health: 'icmp', allow: [],
-      backends: [{ address: '198.18.1.11', weight: 1, drained: false, health: 'up', mac: '02:00:00:00:01:11' }],
+      backends: [{ address: '198.18.1.11', weight: 1, drained: false, health: 'up', probe: 'echo reply', mac: '02:00:00:00:01:11' }],
     },
     {
       name: 'web', vip: '198.18.0.10', protocol: 'tcp', port: 80, scheduler: 'maglev', forwarding: 'nat', health: 'http',
       allow: ['198.18.0.0/16'],
       backends: [
-        { address: '198.18.1.11', port: 8080, weight: 1, drained: false, health: 'up', mac: '02:00:00:00:01:11' },
-        { address: '198.18.1.12', port: 8080, weight: 2, drained: true, health: 'down', mac: null },
+        { address: '198.18.1.11', port: 8080, weight: 1, drained: false, health: 'up', probe: 'HTTP 200', mac: '02:00:00:00:01:11' },
+        {
+          address: '198.18.1.12', port: 8080, weight: 2, drained: true, health: 'down', probe: 'connect ECONNREFUSED', mac: null,
+          unresolved: 'resolving 198.18.1.12 on back',
+        },
       ],
     },
   ],
@@ -298,6 +301,36 @@ test('status prints the node, then aligned tables of services and backends', asy
   t.deepEqual(rowOf(r.stdout, 'web', '198.18.1.12:8080'), ['web', '198.18.1.12:8080', '2', 'down', 'yes', 'unresolved']);
   const down = r.stdout.split('\n').find((l) => l.includes('198.18.1.12:8080'))!;
   t.is(down.indexOf('down'), backends.indexOf('HEALTH'));
+});
+
+test('status says why a backend gets no traffic; UP counts only backends that are up with a next hop', async (t) => {
+  const web = STATUS.services[1]!;
+  const status: Status = {
+    ...STATUS,
+    services: [STATUS.services[0]!, {
+      ...web,
+      backends: [...web.backends, {
+        address: '198.18.1.13', port: 8080, weight: 1, drained: false, health: 'up', probe: 'HTTP 200', mac: null,
+        unresolved: 'reached through eth9, which is not in node.interfaces',
+      }],
+    }],
+  };
+  const fake = await startFake(t, { 'GET /status': (_r, res) => sendJson(res, 200, status) });
+  const r = await lbctl(['--socket', fake.socket, 'status']);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(rowOf(r.stdout, 'web', '198.18.0.10'),
+    ['web', '198.18.0.10', 'tcp', '80', 'maglev', 'nat', 'http', '198.18.0.0/16', '1/3'], 'the unresolved .13 is not up');
+  t.deepEqual(rowOf(r.stdout, 'web', '198.18.1.13:8080'), ['web', '198.18.1.13:8080', '1', 'up', 'no', 'unresolved']);
+  const problems = r.stdout.slice(r.stdout.indexOf('\nproblems\n') + 1).trimEnd().split('\n');
+  t.deepEqual(problems, [
+    'problems',
+    '  web 198.18.1.12:8080 is down: connect ECONNREFUSED',
+    '  web 198.18.1.12:8080 has no next hop: resolving 198.18.1.12 on back',
+    '  web 198.18.1.13:8080 has no next hop: reached through eth9, which is not in node.interfaces',
+  ]);
+
+  const json = await lbctl(['--socket', fake.socket, 'status', '--json']);
+  t.deepEqual(JSON.parse(json.stdout), status);
 });
 
 test('status --json prints the Status object exactly as the API gave it', async (t) => {

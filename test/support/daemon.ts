@@ -183,7 +183,7 @@ export class XlbNode {
       if (last.code === 0) {
         try {
           const s = JSON.parse(last.stdout) as Status;
-          const unresolved = s.services.flatMap((v) => v.backends.filter((b) => b.mac === null).map((b) => b.address));
+          const unresolved = s.services.flatMap((v) => v.backends.filter((b) => b.mac === null).map((b) => `${b.address} (${b.unresolved})`));
           if (s.pid === d.pid && !answered) {
             answered = true;
             deadline = Date.now() + RESOLVED_MS;
@@ -378,6 +378,14 @@ export function run(cmd: string, args: string[], timeoutMs = LBCTL_TIMEOUT_MS, i
       resolve({ stdout, stderr, code: code ?? (signal ? 128 + signalNumber(signal) : 127) });
     });
   });
+}
+
+/**
+ * A status's services without what the probes last found (`probe` changes with every probe): what tests compare
+ * to say the pool stayed as it was.
+ */
+export function servicesOf(s: Status): unknown[] {
+  return s.services.map((v) => ({ ...v, backends: v.backends.map(({ probe: _probe, ...b }) => b) }));
 }
 
 /** Calls `fn` every `everyMs` until it returns a value other than undefined/false, or throws after `ms`. */
