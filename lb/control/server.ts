@@ -1,12 +1,13 @@
 // The control socket: HTTP + JSON over a unix socket only root can open (0600). Routes and shapes: ./api.ts.
 import { chmodSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { parseCidr, parseIPv4 } from '../../config/load.js';
 import { makeDirectories } from '../dirs.js';
 import { XlbError } from '../errors.js';
+import { HttpServer } from '../http.js';
 import type {
   ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, ErrorBody, Event, Stats, Status,
 } from './api.js';
@@ -30,6 +31,10 @@ export interface ControlHandlers {
 
 const MAX_BODY = 4 << 20;
 const FOLLOW_BUFFER = 1 << 20;
+/** Slow clients: the headers within 10 s, a whole request (a config of MAX_BODY) within 60 s. */
+const LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 60_000 };
+/** How long a stop waits for answers under way before it ends their connections. */
+export const CLOSE_GRACE_MS = 2000;
 
 async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
@@ -111,7 +116,7 @@ function routes(h: ControlHandlers): Record<string, Route> {
     'POST /deny': async (req) => h.addDeny(cidr(await body(req))),
     'DELETE /deny': async (req) => h.removeDeny(cidr(await body(req))),
     'POST /detach': () => h.detach(),
-    'GET /events': (req, res, url) => {
+    'GET /events': (_req, res, url) => {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       for (const e of h.recentEvents()) res.write(`${JSON.stringify(e)}\n`);
       if (url.searchParams.get('follow') !== '1') {
@@ -122,21 +127,21 @@ function routes(h: ControlHandlers): Record<string, Route> {
       const stop = h.subscribe((e) => {
         if (res.writableLength < FOLLOW_BUFFER) res.write(`${JSON.stringify(e)}\n`);
       }, res);
-      req.on('close', stop);
+      res.on('close', stop);
       return undefined;
     },
   };
 }
 
 /** Listens on `path`; a stale socket of a daemon that is gone is replaced, a live one is an error. */
-export async function serveControl(path: string, handlers: ControlHandlers, log: Logger): Promise<Server> {
+export async function serveControl(path: string, handlers: ControlHandlers, log: Logger): Promise<HttpServer> {
   makeDirectories(dirname(path), 'node.control_socket');
   if (await answers(path)) {
     throw new XlbError('XLB_CONFLICT', `another xlb daemon answers on ${path}; give this one another node.control_socket`);
   }
   rmSync(path, { force: true });
   const table = routes(handlers);
-  const server = createServer((req, res) => {
+  const server = new HttpServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://xlb');
     const route = table[`${req.method} ${url.pathname}`];
     if (!route) {
@@ -155,11 +160,8 @@ export async function serveControl(path: string, handlers: ControlHandlers, log:
         if (!res.headersSent) send(res, status, out);
         else res.end();
       });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => resolve());
-  });
+  }, LIMITS);
+  await server.listen(path);
   chmodSync(path, 0o600);
   return server;
 }

@@ -1,7 +1,6 @@
 // `lbctl daemon`: the node's lifecycle. Loads (or re-adopts) the data plane, attaches it, keeps the maps equal to the
 // plan of pool + health + next hops, serves lbctl and Prometheus, and stops.
 // States: loading -> ready -> stopping -> stopped, changed only by setState().
-import type { Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { RingBuffer } from '../bpf/ringbuf.js';
@@ -9,12 +8,13 @@ import { ifNameToIndex } from '../bpf/system.js';
 import * as layout from '../bpf/layout.js';
 import type { ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, Stats, Status } from '../control/api.js';
 import { addBackend, addDeny, removeBackend, removeDeny, setDrained } from '../control/edits.js';
-import { answers, serveControl, type ControlHandlers } from '../control/server.js';
+import { answers, CLOSE_GRACE_MS, serveControl, type ControlHandlers } from '../control/server.js';
 import { DataPlane, PIN_NAMES } from '../dataplane/dataplane.js';
 import { ensureBpffs, makePinDirectory, PinLock, removePins } from '../dataplane/pindir.js';
 import { Syncer } from '../dataplane/syncer.js';
 import { XlbError } from '../errors.js';
 import { HealthChecker, type Target } from '../health/checker.js';
+import type { HttpServer } from '../http.js';
 import { rootLogger } from '../log.js';
 import { plan, PlanError, type Allocation, type Plan } from '../plan/planner.js';
 import { backendId, backendPort, type Pool } from '../pool.js';
@@ -59,8 +59,8 @@ export class Daemon {
   private current?: Plan;
   private pool: Pool;
   private interfaces: Status['interfaces'] = [];
-  private control?: Server;
-  private metrics?: Server;
+  private control?: HttpServer;
+  private metrics?: HttpServer;
   private ring?: RingBuffer;
   private eventTimer?: NodeJS.Timeout;
   private hopTimer?: NodeJS.Timeout;
@@ -330,8 +330,7 @@ export class Daemon {
     this.setState('stopping');
     this.quiet();
     this.ring?.close();
-    this.control?.close();
-    this.metrics?.close();
+    await Promise.all([this.control?.close(0), this.metrics?.close(0)]);
     const fresh = this.dp !== undefined && this.dp.pins.adopted.length === 0;
     if (fresh && this.interfaces.length) detachAll(this.interfaces.map((i) => i.name), this.log.child({ module: 'attach' }));
     this.dp?.close();
@@ -340,7 +339,11 @@ export class Daemon {
     this.setState('stopped');
   }
 
-  /** Stops serving; with `detach`, also takes the program off and removes the pins. Returns what was detached. */
+  /**
+   * Stops serving; with `detach`, also takes the program off and removes the pins. Returns what was detached.
+   * Answers under way get CLOSE_GRACE_MS, then every connection of the control socket and the metrics server is
+   * ended, however slow its client.
+   */
   async stop(detach: boolean): Promise<string[]> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return [];
     if (this.#state === 'loading') {
@@ -351,13 +354,11 @@ export class Daemon {
     this.setState('stopping');
     this.quiet();
     await this.queue;
-    this.metrics?.close();
     this.events.end();
-    // The control server closes after this request is answered.
-    setImmediate(() => {
-      this.control?.close();
-      this.control?.closeIdleConnections();
-    });
+    // Not awaited: the answer to POST /detach (which called this) is sent within the grace.
+    for (const server of [this.control, this.metrics]) {
+      server?.close(CLOSE_GRACE_MS).catch((err) => this.log.warn({ err }, 'closing a server failed'));
+    }
     if (this.dp) {
       try {
         this.dp.map('settings').update(layout.u32Key(0), layout.settings.encode({ events: 0 }));

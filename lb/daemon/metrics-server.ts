@@ -1,10 +1,14 @@
-// The Prometheus endpoint: GET /metrics over HTTP on node.metrics (text from ./metrics.ts).
-import { createServer, type Server } from 'node:http';
+// The Prometheus endpoint: GET /metrics over HTTP on node.metrics (text from ./metrics.ts), with the limits every
+// daemon server has against slow clients.
 import type { Logger } from 'pino';
+import { HttpServer } from '../http.js';
+
+/** A scrape is one small GET: its headers within 5 s, all of it within 10 s. */
+const LIMITS = { headersTimeoutMs: 5000, requestTimeoutMs: 10_000 };
 
 /** Serves `scrape()` at http://host:port/metrics. */
-export async function serveMetrics(host: string, port: number, scrape: () => string, log: Logger): Promise<Server> {
-  const server = createServer((req, res) => {
+export async function serveMetrics(host: string, port: number, scrape: () => string, log: Logger): Promise<HttpServer> {
+  const server = new HttpServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end('try /metrics\n');
       return;
@@ -15,11 +19,8 @@ export async function serveMetrics(host: string, port: number, scrape: () => str
       log.error({ err }, 'metrics failed');
       res.writeHead(500).end();
     }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
+  }, LIMITS);
+  await server.listen({ host, port });
   log.info({ host, port }, `metrics at http://${host}:${port}/metrics`);
   return server;
 }
