@@ -6,7 +6,8 @@ export type ErrorCode =
   | 'XLB_NOT_FOUND'
   | 'XLB_CONFLICT'
   | 'XLB_BAD_REQUEST'
-  | 'XLB_SETUP';
+  | 'XLB_SETUP'
+  | 'XLB_FOREIGN_XDP';
 
 const STATUS: Record<ErrorCode, number> = {
   XLB_CONFIG_INVALID: 400,
@@ -16,6 +17,7 @@ const STATUS: Record<ErrorCode, number> = {
   XLB_CONFLICT: 409,
   XLB_BAD_REQUEST: 400,
   XLB_SETUP: 500,
+  XLB_FOREIGN_XDP: 409,
 };
 
 export class XlbError extends Error {

@@ -1,15 +1,50 @@
-// Attaching the program to the node's interfaces, and taking it off again.
+// Attaching the program to the node's interfaces (never over another tool's program unless told to), and taking it
+// off again.
+import { execFile } from 'node:child_process';
 import { constants } from 'node:os';
+import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { BpfError } from '../bpf/errors.js';
 import { XDP_FLAGS } from '../bpf/ffi.js';
+import * as layout from '../bpf/layout.js';
 import { type BpfProgram } from '../bpf/object.js';
 import { ifNameToIndex, xdpDetach, xdpQueryProgId } from '../bpf/system.js';
 import type { InterfaceStatus } from '../control/api.js';
+import { XlbError } from '../errors.js';
 import type { XdpMode } from '../../config/types.js';
+
+const run = promisify(execFile);
 
 const MODE_FLAGS = { native: XDP_FLAGS.DRV_MODE, generic: XDP_FLAGS.SKB_MODE } as const;
 type Mode = keyof typeof MODE_FLAGS;
+
+/** The XDP program on interface `name` (from `ip -d link`); undefined when none. */
+export async function xdpProgramOn(name: string): Promise<{ id: number; name: string } | undefined> {
+  const { stdout } = await run('ip', ['-j', '-d', 'link', 'show', 'dev', name]);
+  const [link] = JSON.parse(stdout || '[]') as { xdp?: { prog?: { id: number; name?: string }; attached?: { prog?: { id: number; name?: string } }[] } }[];
+  const prog = link?.xdp?.prog ?? link?.xdp?.attached?.find((a) => a.prog)?.prog;
+  return prog ? { id: prog.id, name: prog.name ?? '' } : undefined;
+}
+
+/**
+ * Refuses interfaces that run an XDP program xlb did not put there (xlb's is named "xlb"; a previous daemon's is
+ * replaced in place), unless `replace`: then each such program is named in a warning and replaced. Attaching over it
+ * would take it off silently, and it would not come back when xlb stops.
+ * @throws XlbError XLB_FOREIGN_XDP naming the interface and the program.
+ */
+export async function refuseForeign(names: readonly string[], replace: boolean, log: Logger): Promise<void> {
+  for (const name of names) {
+    const prog = await xdpProgramOn(name);
+    if (!prog || prog.name === layout.PROGRAM) continue;
+    const what = `XDP program ${prog.id}${prog.name ? ` "${prog.name}"` : ''}`;
+    if (replace) {
+      log.warn({ interface: name, program: prog }, `replacing ${what} on ${name}, which xlb did not put there (--force); it will not come back when xlb stops`);
+      continue;
+    }
+    throw new XlbError('XLB_FOREIGN_XDP', `${name} runs ${what}, which xlb did not put there: take it off ` +
+      `(ip link set dev ${name} xdp off) or start the daemon with --force to replace it`);
+  }
+}
 
 /** The mode a program is attached in on `ifindex` now, if any. */
 function attachedMode(ifindex: number): Mode | undefined {

@@ -20,7 +20,7 @@ import { plan, PlanError, type Allocation, type Plan } from '../plan/planner.js'
 import { backendId, backendPort, type Pool } from '../pool.js';
 import { ConfigError, formatProblems, loadConfigFile, parseConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
-import { attachAll, detachAll } from './attach.js';
+import { attachAll, detachAll, refuseForeign } from './attach.js';
 import { EventFeed, toEvent } from './events.js';
 import { formatMetrics } from './metrics.js';
 import { serveMetrics } from './metrics-server.js';
@@ -31,6 +31,8 @@ export interface DaemonOptions {
   configPath: string;
   detachOnExit: boolean;
   verbose: boolean;
+  /** Replace an XDP program xlb did not put on an interface (lbctl daemon --force). */
+  force: boolean;
 }
 
 export type DaemonState = 'loading' | 'ready' | 'stopping' | 'stopped';
@@ -98,10 +100,12 @@ export class Daemon {
 
   async start(): Promise<void> {
     const node = this.config.node;
-    // Before touching pins or interfaces: a second daemon for the same node must leave the running one alone.
+    // Before touching pins or interfaces: a second daemon for the same node must leave the running one alone, and
+    // another tool's XDP program is not taken off unasked.
     if (await answers(node.controlSocket)) {
       throw new XlbError('XLB_CONFLICT', `another xlb daemon answers on ${node.controlSocket}; stop it first, or give this node its own node.control_socket and node.pin_path`);
     }
+    await refuseForeign(node.interfaces.filter((n) => ifindexOf(n) !== undefined), this.options.force, this.log.child({ module: 'attach' }));
     ensureBpffs(this.log);
     makePinDirectory(node.pinPath);
     this.pinLock = PinLock.acquire(node.pinPath);
@@ -381,6 +385,15 @@ export class Daemon {
     this.setState('stopped');
     setImmediate(() => this.done(0));
     return detached;
+  }
+}
+
+/** The interface's index now; undefined when there is none of that name. */
+function ifindexOf(name: string): number | undefined {
+  try {
+    return ifNameToIndex(name);
+  } catch {
+    return undefined;
   }
 }
 
