@@ -1,6 +1,6 @@
 // lbctl's output layer: aligned tables and human units for people, the API objects as they are for --json. The
 // render* functions are pure (lines in, lines out) and tested as such.
-import type { BackendStatus, CounterSet, Event, ServiceStatus, Stats, Status } from '../control/api.js';
+import type { BackendStatus, CounterSet, Event, InterfaceStatus, ServiceStatus, Stats, Status } from '../control/api.js';
 
 export function writeOut(lines: string[]): void {
   if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
@@ -98,13 +98,18 @@ function serving(b: BackendStatus): boolean {
   return b.health === 'up' && b.mac !== null;
 }
 
+function renderInterface(i: InterfaceStatus): string {
+  if (i.state === 'attached') return `${i.name} (ifindex ${i.ifindex}, ${i.mode})`;
+  return `${i.name} (${i.state}${i.problem ? `: ${i.problem}` : ''})`;
+}
+
 /**
- * The node (role, pid, uptime, maps, interfaces and their XDP mode, deny list), a table of services (UP: backends
- * that get traffic, i.e. up with a next hop), a table of backends, then why each backend that is down or has no next
- * hop gets no traffic.
+ * The node (role, pid, uptime, maps, interfaces and their XDP mode or what is wrong with them, deny list), a table of
+ * services (UP: backends that get traffic, i.e. up with a next hop), a table of backends, then why each backend that
+ * is down or has no next hop gets no traffic.
  */
 export function renderStatus(s: Status): string[] {
-  const interfaces = s.interfaces.map((i) => `${i.name} (ifindex ${i.ifindex}, ${i.mode})`).join(', ');
+  const interfaces = s.interfaces.map(renderInterface).join(', ');
   const lines = keyValues([
     ['role', s.nodeId ? `${s.role} (node ${s.nodeId})` : s.role],
     ['pid', String(s.pid)],

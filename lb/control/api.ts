@@ -22,11 +22,22 @@ import type { Protocol } from '../bpf/layout.js';
 export type Role = 'standalone' | 'active' | 'standby';
 export type Health = 'up' | 'down';
 
+/**
+ * attached: xlb's program runs on the interface. missing: the interface is gone (deleted, driver unloaded); xlb
+ * attaches again when an interface of that name comes back. failed: it is there but xlb's program is not on it
+ * (`problem` says why).
+ */
+export type InterfaceState = 'attached' | 'missing' | 'failed';
+
 export interface InterfaceStatus {
   name: string;
+  /** The interface's index; while missing, the one it had. */
   ifindex: number;
   /** What the kernel gave: native (driver) or generic (skb). */
   mode: 'native' | 'generic';
+  state: InterfaceState;
+  /** What is wrong when the state is not attached, e.g. "gone since 2026-11-22T20:04:05.678Z; xlb attaches again when it returns". */
+  problem?: string;
 }
 
 export interface BackendStatus {

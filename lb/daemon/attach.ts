@@ -16,7 +16,12 @@ import type { XdpMode } from '../../config/types.js';
 const run = promisify(execFile);
 
 const MODE_FLAGS = { native: XDP_FLAGS.DRV_MODE, generic: XDP_FLAGS.SKB_MODE } as const;
-type Mode = keyof typeof MODE_FLAGS;
+export type Mode = keyof typeof MODE_FLAGS;
+
+/** An interface xlb's program is attached to, and the id the kernel gave that program. */
+export interface AttachedInterface extends InterfaceStatus {
+  programId: number;
+}
 
 /** The XDP program on interface `name` (from `ip -d link`); undefined when none. */
 export async function xdpProgramOn(name: string): Promise<{ id: number; name: string } | undefined> {
@@ -46,6 +51,11 @@ export async function refuseForeign(names: readonly string[], replace: boolean, 
   }
 }
 
+/** The id of the program attached in `mode` on `ifindex`; 0 if none. */
+export function programIdOn(ifindex: number, mode: Mode): number {
+  return xdpQueryProgId(ifindex, MODE_FLAGS[mode]);
+}
+
 /** The mode a program is attached in on `ifindex` now, if any. */
 function attachedMode(ifindex: number): Mode | undefined {
   if (xdpQueryProgId(ifindex, XDP_FLAGS.DRV_MODE)) return 'native';
@@ -58,8 +68,8 @@ function attachedMode(ifindex: number): Mode | undefined {
  * mode and gets the new program in one atomic replace, so not a packet goes unhandled across a restart. `auto` tries
  * native first and falls back to generic.
  */
-export function attachAll(program: BpfProgram, names: string[], mode: XdpMode, log: Logger): InterfaceStatus[] {
-  const done: InterfaceStatus[] = [];
+export function attachAll(program: BpfProgram, names: string[], mode: XdpMode, log: Logger): AttachedInterface[] {
+  const done: AttachedInterface[] = [];
   /** Interfaces that ran nothing before: the only ones a failure takes the program off again. */
   const fresh: number[] = [];
   try {
@@ -85,7 +95,7 @@ export function attachAll(program: BpfProgram, names: string[], mode: XdpMode, l
         }
       }
       log.info({ interface: name, ifindex, mode: attached, replaced: current !== undefined }, `attached to ${name} (${attached})`);
-      done.push({ name, ifindex, mode: attached! });
+      done.push({ name, ifindex, mode: attached!, state: 'attached', programId: programIdOn(ifindex, attached!) });
       if (!current) fresh.push(ifindex);
     }
     return done;

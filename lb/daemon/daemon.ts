@@ -1,5 +1,5 @@
 // `lbctl daemon`: the node's lifecycle. Loads (or re-adopts) the data plane, attaches it, keeps the maps equal to the
-// plan of pool + health + next hops, serves lbctl and Prometheus, and stops.
+// plan of pool + health + next hops, follows its interfaces, serves lbctl and Prometheus, and stops.
 // States: loading -> ready -> stopping -> stopped, changed only by setState().
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -20,8 +20,9 @@ import { plan, PlanError, type Allocation, type Plan } from '../plan/planner.js'
 import { backendId, backendPort, type Pool } from '../pool.js';
 import { ConfigError, formatProblems, loadConfigFile, parseConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
-import { attachAll, detachAll, refuseForeign } from './attach.js';
+import { attachAll, detachAll, programIdOn, refuseForeign, type AttachedInterface } from './attach.js';
 import { EventFeed, toEvent } from './events.js';
+import { linkChanges, type LinkChange } from './links.js';
 import { formatMetrics } from './metrics.js';
 import { serveMetrics } from './metrics-server.js';
 import { NextHops } from './nexthops.js';
@@ -51,6 +52,7 @@ const NEXTHOP_REFRESH_MS = 5000;
 const NEXTHOP_RETRY_MS = 500;
 /** How long start waits for backends' neighbours before attaching, so the first packets find their next hops. */
 const NEXTHOP_SETTLE_MS = 3000;
+const LINK_CHECK_MS = 1000;
 
 export class Daemon {
   #state: DaemonState = 'loading';
@@ -60,12 +62,13 @@ export class Daemon {
   private allocation?: Allocation;
   private current?: Plan;
   private pool: Pool;
-  private interfaces: Status['interfaces'] = [];
+  private links: AttachedInterface[] = [];
   private control?: HttpServer;
   private metrics?: HttpServer;
   private ring?: RingBuffer;
   private eventTimer?: NodeJS.Timeout;
   private hopTimer?: NodeJS.Timeout;
+  private linkTimer?: NodeJS.Timeout;
   private stopRequested?: boolean;
   private pinLock?: PinLock;
   private readonly health: HealthChecker;
@@ -124,12 +127,13 @@ export class Daemon {
 
     // Redirect targets exist before the program that uses them runs.
     for (const name of node.interfaces) this.setEgress(ifNameToIndex(name));
-    this.interfaces = attachAll(dp.program, node.interfaces, node.xdpMode, this.log.child({ module: 'attach' }));
+    this.links = attachAll(dp.program, node.interfaces, node.xdpMode, this.log.child({ module: 'attach' }));
 
     this.ring = new RingBuffer(dp.map('events'), (r) => this.events.push(toEvent(layout.event.decode(r), this.current, this.monoToEpochMs)));
     dp.map('settings').update(layout.u32Key(0), layout.settings.encode({ events: 1 }));
     this.eventTimer = setInterval(() => this.ring?.consume(), EVENT_POLL_MS);
     this.scheduleNextHops();
+    this.scheduleLinkCheck();
 
     this.control = await serveControl(node.controlSocket, this.handlers(), this.log.child({ module: 'control' }));
     if (node.metrics) {
@@ -175,6 +179,64 @@ export class Daemon {
         .catch((err) => this.log.error({ err }, 'next-hop refresh failed'))
         .finally(() => { if (this.#state === 'ready') this.scheduleNextHops(); });
     }, arping ? NEXTHOP_RETRY_MS : NEXTHOP_REFRESH_MS);
+  }
+
+  private scheduleLinkCheck(): void {
+    this.linkTimer = setTimeout(() => {
+      this.followLinks()
+        .catch((err) => this.log.error({ err }, 'following the interfaces failed'))
+        .finally(() => { if (this.#state === 'ready' || this.#state === 'loading') this.scheduleLinkCheck(); });
+    }, LINK_CHECK_MS);
+  }
+
+  /** Notices interfaces that went, came back or lost xlb's program, and acts: see LinkChange. */
+  private async followLinks(): Promise<void> {
+    const programOn = (ifindex: number, mode: AttachedInterface['mode']): number => {
+      try {
+        return programIdOn(ifindex, mode);
+      } catch {
+        return 0;
+      }
+    };
+    const changes = linkChanges(this.links, ifindexOf, programOn);
+    for (const change of changes) await this.onLinkChange(change);
+    if (changes.length) await this.refreshNextHops();
+  }
+
+  private async onLinkChange(change: LinkChange): Promise<void> {
+    const link = this.links.find((l) => l.name === change.name)!;
+    const log = this.log.child({ module: 'attach' });
+    const at = new Date().toISOString();
+    switch (change.kind) {
+      case 'lost':
+        link.state = 'missing';
+        link.problem = `gone since ${at}; xlb attaches again when it returns`;
+        log.warn({ interface: link.name, ifindex: link.ifindex }, `${link.name} is gone: its backends get no traffic until it returns`);
+        return;
+      case 'taken':
+        link.state = 'failed';
+        link.problem = change.program
+          ? `since ${at}, XDP program ${change.program} runs on it instead of xlb's`
+          : `since ${at}, no XDP program runs on it: someone took xlb's off`;
+        log.error({ interface: link.name, program: change.program }, `${link.name}: ${link.problem}`);
+        return;
+      case 'back':
+        await this.serially(async () => {
+          if (this.#state === 'stopping' || this.#state === 'stopped') return;
+          try {
+            await refuseForeign([link.name], this.options.force, log);
+            this.dp!.map('egress').delete(layout.u32Key(link.ifindex));
+            this.setEgress(change.ifindex);
+            const [attached] = attachAll(this.dp!.program, [link.name], this.config.node.xdpMode, log);
+            Object.assign(link, attached);
+            delete link.problem;
+            log.info({ interface: link.name, ifindex: change.ifindex }, `${link.name} is back (ifindex ${change.ifindex}): attached again`);
+          } catch (err) {
+            Object.assign(link, { ifindex: change.ifindex, state: 'failed', problem: `back since ${at}, but not attached: ${(err as Error).message}` });
+            log.error({ interface: link.name, err }, `${link.name} is back but xlb could not attach to it: ${(err as Error).message}`);
+          }
+        });
+    }
   }
 
   /** Runs `fn` after every change queued before it, whether those succeeded or not. */
@@ -271,7 +333,7 @@ export class Daemon {
       started: this.started,
       now: Date.now(),
       adopted: (this.dp?.pins.adopted.length ?? 0) > 0,
-      interfaces: this.interfaces,
+      interfaces: this.links.map(({ programId: _id, ...status }) => status),
       health: (id) => this.health.status(id),
       nextHop: (address) => this.hops.resolution(address),
     });
@@ -323,6 +385,7 @@ export class Daemon {
   private quiet(): void {
     clearInterval(this.eventTimer);
     clearTimeout(this.hopTimer);
+    clearTimeout(this.linkTimer);
     this.health.stop();
   }
 
@@ -336,7 +399,7 @@ export class Daemon {
     this.ring?.close();
     await Promise.all([this.control?.close(0), this.metrics?.close(0)]);
     const fresh = this.dp !== undefined && this.dp.pins.adopted.length === 0;
-    if (fresh && this.interfaces.length) detachAll(this.interfaces.map((i) => i.name), this.log.child({ module: 'attach' }));
+    if (fresh && this.links.length) detachAll(this.links.map((i) => i.name), this.log.child({ module: 'attach' }));
     this.dp?.close();
     if (fresh) removePins(this.config.node.pinPath, PIN_NAMES);
     this.pinLock?.release();
@@ -373,7 +436,9 @@ export class Daemon {
     this.ring?.close();
     let detached: string[] = [];
     if (detach) {
-      detached = detachAll(this.config.node.interfaces, this.log.child({ module: 'attach' }));
+      // Only where xlb's program runs: not a missing interface, not another tool's program.
+      const ours = this.links.filter((l) => l.state === 'attached').map((l) => l.name);
+      detached = detachAll(ours, this.log.child({ module: 'attach' }));
       this.dp?.close();
       removePins(this.config.node.pinPath, PIN_NAMES);
       this.log.info({ detached }, 'detached; maps unpinned');

@@ -24,7 +24,10 @@ const STATUS: Status = {
   uptime: 3725,
   adopted: true,
   pinPath: '/sys/fs/bpf/xlb',
-  interfaces: [{ name: 'eth0', ifindex: 2, mode: 'native' }, { name: 'back', ifindex: 3, mode: 'generic' }],
+  interfaces: [
+    { name: 'eth0', ifindex: 2, mode: 'native', state: 'attached' },
+    { name: 'back', ifindex: 3, mode: 'generic', state: 'attached' },
+  ],
   services: [
     {
       name: 'ping', vip: '198.18.0.10', protocol: 'icmp', scheduler: 'rr', forwarding: 'nat', health: 'icmp', allow: [],
@@ -307,6 +310,10 @@ test('status says why a backend gets no traffic; UP counts only backends that ar
   const web = STATUS.services[1]!;
   const status: Status = {
     ...STATUS,
+    interfaces: [
+      STATUS.interfaces[0]!,
+      { name: 'back', ifindex: 3, mode: 'generic', state: 'missing', problem: 'gone since 2025-01-02T03:04:05.678Z; xlb attaches again when it returns' },
+    ],
     services: [STATUS.services[0]!, {
       ...web,
       backends: [...web.backends, {
@@ -318,6 +325,7 @@ test('status says why a backend gets no traffic; UP counts only backends that ar
   const fake = await startFake(t, { 'GET /status': (_r, res) => sendJson(res, 200, status) });
   const r = await lbctl(['--socket', fake.socket, 'status']);
   t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^interfaces {2}eth0 \(ifindex 2, native\), back \(missing: gone since 2025-01-02T03:04:05\.678Z; xlb attaches again when it returns\)$/m);
   t.deepEqual(rowOf(r.stdout, 'web', '198.18.0.10'),
     ['web', '198.18.0.10', 'tcp', '80', 'maglev', 'nat', 'http', '198.18.0.0/16', '1/3'], 'the unresolved .13 is not up');
   t.deepEqual(rowOf(r.stdout, 'web', '198.18.1.13:8080'), ['web', '198.18.1.13:8080', '1', 'up', 'no', 'unresolved']);

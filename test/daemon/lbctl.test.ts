@@ -39,6 +39,8 @@ test('status: the table and the --json Status object', async (t) => {
     });
   }
   t.deepEqual(pingSvc.backends.map((b) => Object.keys(b).sort()), pingSvc.backends.map(() => ['address', 'drained', 'health', 'mac', 'probe', 'weight']));
+  for (const i of s.interfaces) t.deepEqual(Object.keys(i).sort(), ['ifindex', 'mode', 'name', 'state']);
+  t.true(s.interfaces.every((i) => i.state === 'attached'));
   // The whole object, as the contract lists its keys.
   t.deepEqual(Object.keys(s).sort(), ['adopted', 'deny', 'interfaces', 'pid', 'pinPath', 'role', 'services', 'uptime']);
 
