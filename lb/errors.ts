@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'XLB_CONFLICT'
   | 'XLB_BAD_REQUEST'
   | 'XLB_SETUP'
+  | 'XLB_CANCELLED'
   | 'XLB_FOREIGN_XDP';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -17,6 +18,7 @@ const STATUS: Record<ErrorCode, number> = {
   XLB_CONFLICT: 409,
   XLB_BAD_REQUEST: 400,
   XLB_SETUP: 500,
+  XLB_CANCELLED: 409,
   XLB_FOREIGN_XDP: 409,
 };
 

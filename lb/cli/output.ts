@@ -104,11 +104,11 @@ function renderInterface(i: InterfaceStatus): string {
 }
 
 /**
- * The node (role, pid, uptime, maps, interfaces and their XDP mode or what is wrong with them, deny list), a table of
+ * The node (role, pid, uptime, maps, interfaces and their XDP mode, a reload under way, deny list), a table of
  * services (UP: backends that get traffic, i.e. up with a next hop), a table of backends, then why each backend that
  * is down or has no next hop gets no traffic.
  */
-export function renderStatus(s: Status): string[] {
+export function renderStatus(s: Status, now = Date.now()): string[] {
   const interfaces = s.interfaces.map(renderInterface).join(', ');
   const lines = keyValues([
     ['role', s.nodeId ? `${s.role} (node ${s.nodeId})` : s.role],
@@ -116,6 +116,7 @@ export function renderStatus(s: Status): string[] {
     ['uptime', formatDuration(s.uptime)],
     ['maps', `${s.pinPath} (${s.adopted ? 'adopted from a previous daemon' : 'created by this daemon'})`],
     ['interfaces', interfaces || 'none'],
+    ...(s.reload ? [['reload', `reading and checking ${s.reload.source} for ${formatDuration((now - s.reload.since) / 1000)}`] as [string, string]] : []),
     ['deny', s.deny.length ? s.deny.join(', ') : 'none'],
   ]);
   lines.push('');

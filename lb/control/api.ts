@@ -79,6 +79,8 @@ export interface Status {
   pid: number;
   /** Seconds since this daemon started. */
   uptime: number;
+  /** A config being read and checked now (SIGHUP, config apply), the oldest if several; absent when none. */
+  reload?: { source: string; since: number };
   /** True when the maps and program were adopted from a previous daemon. */
   adopted: boolean;
   pinPath: string;

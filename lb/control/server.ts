@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { parseCidr, parseIPv4 } from '../../config/load.js';
+import { MAX_CONFIG_BYTES } from '../../config/limits.js';
 import { makeDirectories } from '../dirs.js';
 import { XlbError } from '../errors.js';
 import { HttpServer } from '../http.js';
@@ -29,7 +30,8 @@ export interface ControlHandlers {
   detach(): Promise<{ detached: string[] }>;
 }
 
-const MAX_BODY = 4 << 20;
+/** A config file at its size limit, JSON-encoded (each newline takes two bytes), with room to spare. */
+const MAX_BODY = 2 * MAX_CONFIG_BYTES + (64 << 10);
 const FOLLOW_BUFFER = 1 << 20;
 /** Slow clients: the headers within 10 s, a whole request (a config of MAX_BODY) within 60 s. */
 const LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 60_000 };
@@ -41,7 +43,10 @@ async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new XlbError('XLB_BAD_REQUEST', `request body over ${MAX_BODY} bytes`);
+    if (size > MAX_BODY) {
+      throw new XlbError('XLB_BAD_REQUEST',
+        `request body over ${MAX_BODY} bytes: a config may be at most ${MAX_CONFIG_BYTES} bytes; split the pool or trim it`);
+    }
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return {};

@@ -1,7 +1,6 @@
 // `lbctl daemon`: the node's lifecycle. Loads (or re-adopts) the data plane, attaches it, keeps the maps equal to the
 // plan of pool + health + next hops, follows its interfaces, serves lbctl and Prometheus, and stops.
 // States: loading -> ready -> stopping -> stopped, changed only by setState().
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { RingBuffer } from '../bpf/ringbuf.js';
 import { ifNameToIndex } from '../bpf/system.js';
@@ -18,9 +17,10 @@ import type { HttpServer } from '../http.js';
 import { rootLogger } from '../log.js';
 import { plan, PlanError, type Allocation, type Plan } from '../plan/planner.js';
 import { backendId, backendPort, type Pool } from '../pool.js';
-import { ConfigError, formatProblems, loadConfigFile, parseConfig } from '../../config/load.js';
+import { ConfigError, formatProblems } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
 import { attachAll, detachAll, programIdOn, refuseForeign, type AttachedInterface } from './attach.js';
+import { checkConfig, type ConfigInput } from './config-reader.js';
 import { EventFeed, toEvent } from './events.js';
 import { linkChanges, type LinkChange } from './links.js';
 import { formatMetrics } from './metrics.js';
@@ -74,6 +74,11 @@ export class Daemon {
   private readonly health: HealthChecker;
   private readonly hops: NextHops;
   private readonly events = new EventFeed();
+  /** Configs being read and checked, by a counter: status shows the oldest. */
+  private readonly reloads = new Map<number, { source: string; since: number }>();
+  private reloadCount = 0;
+  /** Aborted at stop: ends config reads under way. */
+  private readonly stopping = new AbortController();
   /** CLOCK_MONOTONIC ns (the data plane's clock) -> epoch ms. */
   private readonly monoToEpochMs = Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
   /** Every change of the maps goes through here, one at a time; a failed one does not block the next. */
@@ -311,21 +316,41 @@ export class Daemon {
     });
   }
 
-  async reload(text?: string, source = this.options.configPath): Promise<ApplyResult> {
-    const { config, problems } = parseConfig(text ?? readFileSync(this.options.configPath, 'utf8'));
-    if (!config) {
-      const n = problems.length;
-      throw new ConfigError('XLB_CONFIG_INVALID', `${source}: ${n} problem${n === 1 ? '' : 's'}; the running pool stays`, problems);
+  /**
+   * Reads and checks a config off the event loop (the daemon's own file, or text from lbctl), then makes its pool
+   * the pool. A config with problems changes nothing.
+   */
+  async reload(input: ConfigInput = { path: this.options.configPath }, source = this.options.configPath):
+    Promise<ApplyResult> {
+    if (this.#state !== 'ready') {
+      throw new XlbError('XLB_CONFLICT', `the daemon is ${this.#state}, not ready: nothing was reloaded; try again once it is`);
+    }
+    const key = this.reloadCount++;
+    const since = Date.now();
+    this.reloads.set(key, { source, since });
+    let config: Config | undefined;
+    try {
+      const checked = await checkConfig(input, this.stopping.signal);
+      this.log.info({ source, ms: Date.now() - since, problems: checked.problems.length }, `${source} read and checked`);
+      if (!checked.config) {
+        const n = checked.problems.length;
+        throw new ConfigError('XLB_CONFIG_INVALID', `${source}: ${n} problem${n === 1 ? '' : 's'}; the running pool stays`, checked.problems);
+      }
+      config = checked.config;
+    } finally {
+      this.reloads.delete(key);
     }
     if (JSON.stringify(config.node) !== JSON.stringify(this.config.node)) {
       this.log.warn({ source }, 'node settings changed: they take effect at the next restart; applying the pool only');
     }
-    const result = await this.replacePool(() => config.pool);
-    this.config = { ...this.config, pool: config.pool };
+    const next = config.pool;
+    const result = await this.replacePool(() => next);
+    this.config = { ...this.config, pool: next };
     return result;
   }
 
   status(): Status {
+    const [reload] = this.reloads.values();
     return statusView({
       pool: this.pool,
       pid: process.pid,
@@ -334,6 +359,7 @@ export class Daemon {
       now: Date.now(),
       adopted: (this.dp?.pins.adopted.length ?? 0) > 0,
       interfaces: this.links.map(({ programId: _id, ...status }) => status),
+      ...(reload ? { reload } : {}),
       health: (id) => this.health.status(id),
       nextHop: (address) => this.hops.resolution(address),
     });
@@ -362,7 +388,7 @@ export class Daemon {
     return {
       status: () => this.status(),
       stats: () => this.stats(),
-      applyConfig: (b: ConfigApply) => this.reload(b.yaml, b.source ?? 'the applied config'),
+      applyConfig: (b: ConfigApply) => this.reload({ text: b.yaml }, b.source ?? 'the applied config'),
       addBackend: (c: BackendChange) => this.replacePool((p) => addBackend(p, c)),
       removeBackend: (r: BackendRef) => this.replacePool((p) => removeBackend(p, r)),
       setDrained: (r: BackendRef, drained: boolean) => this.replacePool((p) => setDrained(p, r, drained)),
@@ -381,12 +407,13 @@ export class Daemon {
     };
   }
 
-  /** Ends what runs on its own: timers and probes. */
+  /** Ends what runs on its own: timers, probes, config reads, the event ring. */
   private quiet(): void {
     clearInterval(this.eventTimer);
     clearTimeout(this.hopTimer);
     clearTimeout(this.linkTimer);
     this.health.stop();
+    this.stopping.abort();
   }
 
   /**
@@ -408,8 +435,8 @@ export class Daemon {
 
   /**
    * Stops serving; with `detach`, also takes the program off and removes the pins. Returns what was detached.
-   * Answers under way get CLOSE_GRACE_MS, then every connection of the control socket and the metrics server is
-   * ended, however slow its client.
+   * Answers under way get CLOSE_GRACE_MS, then every
+   * connection of the control socket and the metrics server is ended, however slow its client.
    */
   async stop(detach: boolean): Promise<string[]> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return [];
@@ -466,7 +493,12 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   const log = rootLogger(options.verbose);
   let config: Config;
   try {
-    config = loadConfigFile(options.configPath);
+    const { config: checked, problems } = await checkConfig({ path: options.configPath });
+    if (!checked) {
+      const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
+      throw new Error([`${options.configPath}: ${count}`, ...formatProblems(problems).map((l) => `  ${l}`)].join('\n'));
+    }
+    config = checked;
   } catch (err) {
     // Plain lines, as lbctl config check prints them: this is what an operator reads first.
     process.stderr.write(`lbctl daemon: ${(err as Error).message}\n`);

@@ -16,6 +16,8 @@ export interface StatusInput {
   now: number;
   adopted: boolean;
   interfaces: InterfaceStatus[];
+  /** A config being read and checked, if any. */
+  reload?: Status['reload'];
   /** The health checker's view of a backend by backendId(); undefined: not a target (yet). */
   health(id: string): TargetStatus | undefined;
   /** How a backend address resolved; undefined: not asked yet. */
@@ -52,6 +54,7 @@ export function statusView(input: StatusInput): Status {
     role: 'standalone',
     pid: input.pid,
     uptime: Math.round((input.now - input.started) / 1000),
+    ...(input.reload ? { reload: input.reload } : {}),
     adopted: input.adopted,
     pinPath: input.pinPath,
     interfaces: input.interfaces.map((i) => ({ ...i })),

@@ -322,10 +322,14 @@ test('status says why a backend gets no traffic; UP counts only backends that ar
       }],
     }],
   };
-  const fake = await startFake(t, { 'GET /status': (_r, res) => sendJson(res, 200, status) });
+  // A reload that began 3 s before the answer.
+  const fake = await startFake(t, {
+    'GET /status': (_r, res) => sendJson(res, 200, { ...status, reload: { source: '/etc/xlb/xlb.yaml', since: Date.now() - 3000 } }),
+  });
   const r = await lbctl(['--socket', fake.socket, 'status']);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /^interfaces {2}eth0 \(ifindex 2, native\), back \(missing: gone since 2025-01-02T03:04:05\.678Z; xlb attaches again when it returns\)$/m);
+  t.regex(r.stdout, /^reload {6}reading and checking \/etc\/xlb\/xlb\.yaml for ([3-9]|[1-9]\d+)s$/m);
   t.deepEqual(rowOf(r.stdout, 'web', '198.18.0.10'),
     ['web', '198.18.0.10', 'tcp', '80', 'maglev', 'nat', 'http', '198.18.0.0/16', '1/3'], 'the unresolved .13 is not up');
   t.deepEqual(rowOf(r.stdout, 'web', '198.18.1.13:8080'), ['web', '198.18.1.13:8080', '1', 'up', 'no', 'unresolved']);
@@ -338,7 +342,9 @@ test('status says why a backend gets no traffic; UP counts only backends that ar
   ]);
 
   const json = await lbctl(['--socket', fake.socket, 'status', '--json']);
-  t.deepEqual(JSON.parse(json.stdout), status);
+  const { reload, ...rest } = JSON.parse(json.stdout) as Status;
+  t.deepEqual(rest, status);
+  t.is(reload?.source, '/etc/xlb/xlb.yaml');
 });
 
 test('status --json prints the Status object exactly as the API gave it', async (t) => {

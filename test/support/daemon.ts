@@ -79,6 +79,8 @@ export interface StartOptions {
   name?: string;
   /** More arguments for `lbctl daemon`. */
   args?: string[];
+  /** More environment for the daemon, e.g. XLB_LOG_LEVEL. */
+  env?: NodeJS.ProcessEnv;
   /**
    * Also wait until every backend's next hop is resolved (status: mac not null). A daemon is ready (answers status)
    * before it has the MACs, and until then the backends get no traffic. @default true
@@ -169,7 +171,7 @@ export class XlbNode {
    */
   async start(config: ConfigObject | string = this.config(), opts: StartOptions = {}): Promise<DaemonProcess> {
     const configPath = this.writeConfig(config, opts.name ?? 'xlb.yaml');
-    const d = this.spawnDaemon(configPath, opts.args ?? []);
+    const d = this.spawnDaemon(configPath, opts.args ?? [], opts.env);
     const wantMacs = opts.resolved ?? true;
     let deadline = Date.now() + READY_MS;
     let answered = false;
@@ -205,9 +207,10 @@ export class XlbNode {
   }
 
   /** Starts `lbctl daemon -c configPath` in the LB namespace (see the file comment) and captures its output. */
-  spawnDaemon(configPath: string, args: string[] = []): DaemonProcess {
+  spawnDaemon(configPath: string, args: string[] = [], env?: NodeJS.ProcessEnv): DaemonProcess {
     const child = this.lab.spawnBare(this.lab.ns.lb, [process.execPath, LBCTL, 'daemon', '-c', configPath, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(env ? { env: { ...process.env, ...env } } : {}),
     });
     let log = '';
     child.stdout!.setEncoding('utf8').on('data', (s: string) => (log += s));
