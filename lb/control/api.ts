@@ -13,8 +13,17 @@
 //   DELETE /deny          { cidr }       -> DenyList           (404 not in the list)
 //   GET    /events[?follow=1]            -> newline-delimited Event JSON; with follow the stream stays open
 //   POST   /detach                       -> { detached: string[] }  (then the daemon exits)
+//   GET    /requests/ID                  -> RequestOutcome     (404 an id the daemon does not remember)
+//   DELETE /requests/ID                  -> RequestOutcome     (cancels the edit if it has not begun)
 //
 // Errors: a status >= 400 with ErrorBody. lbctl prints `error` (and each problem) and exits 1.
+//
+// Edits (POST /config, POST/DELETE /backends, drain, undrain, POST/DELETE /deny) are applied one at a time, in the
+// order they arrive. Each is applied whole or not at all. An edit whose client goes away before its turn is dropped
+// (nothing changes). A client may name its edit with a header `x-request-id: ID` (1..64 of A-Z a-z 0-9 _ -, unique):
+// the daemon then remembers its outcome for a while (the last 500 ids, at most 10 minutes), so a client that gave
+// up waiting can ask (GET /requests/ID) or cancel (DELETE /requests/ID) and know whether the change was made.
+// A DELETE for an id not seen yet refuses that edit should it arrive later, so a cancelled answer is final.
 
 import type { Forwarding, HealthType, Scheduler } from '../pool.js';
 import type { Protocol } from '../bpf/layout.js';
@@ -51,6 +60,8 @@ export interface BackendStatus {
    * why there is none ("not probed yet", "no health check"): for a backend that is down, the reason.
    */
   probe: string;
+  /** When the last probe finished, in milliseconds since the epoch; absent before the first. */
+  probedAt?: number;
   /** Next-hop MAC in use; null while unresolved (the backend gets no traffic then). */
   mac: string | null;
   /**
@@ -133,6 +144,19 @@ export interface Problem {
   /** Where in the config, e.g. services[1].backends[0].address */
   path: string;
   message: string;
+}
+
+/** Where an edit named by `x-request-id` is; see the routes above. */
+export interface RequestOutcome {
+  id: string;
+  /**
+   * queued: waiting for the edits before it (it can still be cancelled). applying: being applied (it can no longer be
+   * cancelled). applied: done; `result` is the answer it got. failed: refused or failed, nothing changed; `error` says
+   * why. cancelled: dropped before its turn (its client went away, or DELETE /requests/ID), nothing changed.
+   */
+  state: 'queued' | 'applying' | 'applied' | 'failed' | 'cancelled';
+  result?: ApplyResult | DenyList;
+  error?: ErrorBody;
 }
 
 export interface ErrorBody {

@@ -12,17 +12,22 @@ import { HttpServer } from '../http.js';
 import type {
   ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, ErrorBody, Event, Stats, Status,
 } from './api.js';
+import { RequestLog, type Edit } from './requests.js';
 
+/**
+ * What the daemon does for each route. An edit gets its Edit: the daemon calls edit.begin() when the edit's turn in
+ * its queue comes, which throws (and nothing is applied) if the edit was cancelled while it waited.
+ */
 export interface ControlHandlers {
   status(): Status;
   stats(): Stats;
-  applyConfig(body: ConfigApply): Promise<ApplyResult>;
-  addBackend(change: BackendChange): Promise<ApplyResult>;
-  removeBackend(ref: BackendRef): Promise<ApplyResult>;
-  setDrained(ref: BackendRef, drained: boolean): Promise<ApplyResult>;
+  applyConfig(body: ConfigApply, edit: Edit): Promise<ApplyResult>;
+  addBackend(change: BackendChange, edit: Edit): Promise<ApplyResult>;
+  removeBackend(ref: BackendRef, edit: Edit): Promise<ApplyResult>;
+  setDrained(ref: BackendRef, drained: boolean, edit: Edit): Promise<ApplyResult>;
   deny(): DenyList;
-  addDeny(cidr: string): Promise<DenyList>;
-  removeDeny(cidr: string): Promise<DenyList>;
+  addDeny(cidr: string, edit: Edit): Promise<DenyList>;
+  removeDeny(cidr: string, edit: Edit): Promise<DenyList>;
   /** Recent events, oldest first. */
   recentEvents(): Event[];
   /** Calls `listener` for every new event until the returned function is called; `stream` is ended at shutdown. */
@@ -96,31 +101,75 @@ function send(res: ServerResponse, status: number, value: unknown): void {
 }
 
 type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<unknown> | unknown;
+type EditRoute = (req: IncomingMessage, edit: Edit) => Promise<ApplyResult | DenyList>;
 
-function routes(h: ControlHandlers): Record<string, Route> {
+/** The id in /requests/ID. */
+function requestIdOf(url: URL): string {
+  return decodeURIComponent(url.pathname.slice('/requests/'.length));
+}
+
+function errorBody(err: unknown): { status: number; body: ErrorBody } {
+  const e = err as Error & { status?: number; code?: string; problems?: ErrorBody['problems'] };
+  const body: ErrorBody = { error: e.message, code: typeof e.code === 'string' ? e.code : 'XLB_INTERNAL' };
+  if (e.problems) body.problems = e.problems;
+  return { status: typeof e.status === 'number' ? e.status : 500, body };
+}
+
+function editRoutes(h: ControlHandlers): Record<string, EditRoute> {
   return {
-    'GET /status': () => h.status(),
-    'GET /stats': () => h.stats(),
-    'POST /config': async (req) => {
+    'POST /config': async (req, edit) => {
       const b = await body(req);
       const apply: ConfigApply = { yaml: str(b, 'yaml') };
       if (typeof b.source === 'string') apply.source = b.source;
-      return h.applyConfig(apply);
+      return h.applyConfig(apply, edit);
     },
-    'POST /backends': async (req) => {
+    'POST /backends': async (req, edit) => {
       const b = await body(req);
       const change: BackendChange = backendRef(b);
       const weight = int(b, 'weight', 0, 10000);
       if (weight !== undefined) change.weight = weight;
-      return h.addBackend(change);
+      return h.addBackend(change, edit);
     },
-    'DELETE /backends': async (req) => h.removeBackend(backendRef(await body(req))),
-    'POST /backends/drain': async (req) => h.setDrained(backendRef(await body(req)), true),
-    'POST /backends/undrain': async (req) => h.setDrained(backendRef(await body(req)), false),
+    'DELETE /backends': async (req, edit) => h.removeBackend(backendRef(await body(req)), edit),
+    'POST /backends/drain': async (req, edit) => h.setDrained(backendRef(await body(req)), true, edit),
+    'POST /backends/undrain': async (req, edit) => h.setDrained(backendRef(await body(req)), false, edit),
+    'POST /deny': async (req, edit) => h.addDeny(cidr(await body(req)), edit),
+    'DELETE /deny': async (req, edit) => h.removeDeny(cidr(await body(req)), edit),
+  };
+}
+
+/**
+ * An edit route with its Edit: opened from the x-request-id header, dropped if the client goes away before its turn,
+ * its outcome recorded for GET /requests/ID.
+ */
+function withEdit(route: EditRoute, requests: RequestLog): Route {
+  return async (req, res) => {
+    const header = req.headers['x-request-id'];
+    const edit = requests.open(Array.isArray(header) ? header.join(',') : header);
+    // cancel() drops the edit only while it is queued: a finished or begun one stays as it is.
+    if (res.closed || req.socket.destroyed) edit.cancel();
+    else res.once('close', () => edit.cancel());
+    try {
+      const result = await route(req, edit);
+      edit.succeed(result);
+      return result;
+    } catch (err) {
+      edit.fail(errorBody(err).body);
+      throw err;
+    }
+  };
+}
+
+function routes(h: ControlHandlers, requests: RequestLog): Record<string, Route> {
+  const edits = Object.fromEntries(Object.entries(editRoutes(h)).map(([k, r]) => [k, withEdit(r, requests)]));
+  return {
+    ...edits,
+    'GET /status': () => h.status(),
+    'GET /stats': () => h.stats(),
     'GET /deny': () => h.deny(),
-    'POST /deny': async (req) => h.addDeny(cidr(await body(req))),
-    'DELETE /deny': async (req) => h.removeDeny(cidr(await body(req))),
     'POST /detach': () => h.detach(),
+    'GET /requests/': (_req, _res, url) => requests.get(requestIdOf(url)),
+    'DELETE /requests/': (_req, _res, url) => requests.cancel(requestIdOf(url)),
     'GET /events': (_req, res, url) => {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       for (const e of h.recentEvents()) res.write(`${JSON.stringify(e)}\n`);
@@ -138,6 +187,11 @@ function routes(h: ControlHandlers): Record<string, Route> {
   };
 }
 
+/** The route table's key for a request: /requests/ID routes share one key. */
+function routeKey(method: string | undefined, pathname: string): string {
+  return `${method} ${pathname.startsWith('/requests/') ? '/requests/' : pathname}`;
+}
+
 /** Listens on `path`; a stale socket of a daemon that is gone is replaced, a live one is an error. */
 export async function serveControl(path: string, handlers: ControlHandlers, log: Logger): Promise<HttpServer> {
   makeDirectories(dirname(path), 'node.control_socket');
@@ -145,10 +199,10 @@ export async function serveControl(path: string, handlers: ControlHandlers, log:
     throw new XlbError('XLB_CONFLICT', `another xlb daemon answers on ${path}; give this one another node.control_socket`);
   }
   rmSync(path, { force: true });
-  const table = routes(handlers);
+  const table = routes(handlers, new RequestLog());
   const server = new HttpServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://xlb');
-    const route = table[`${req.method} ${url.pathname}`];
+    const route = table[routeKey(req.method, url.pathname)];
     if (!route) {
       send(res, 404, { error: `no route ${req.method} ${url.pathname}`, code: 'XLB_NOT_FOUND' } satisfies ErrorBody);
       return;
@@ -157,11 +211,8 @@ export async function serveControl(path: string, handlers: ControlHandlers, log:
       .then(() => route(req, res, url))
       .then((value) => { if (value !== undefined) send(res, 200, value); })
       .catch((err: unknown) => {
-        const e = err as Error & { status?: number; code?: string; problems?: ErrorBody['problems'] };
-        const status = typeof e.status === 'number' ? e.status : 500;
+        const { status, body: out } = errorBody(err);
         if (status >= 500) log.error({ err }, `${req.method} ${url.pathname} failed`);
-        const out: ErrorBody = { error: e.message, code: typeof e.code === 'string' ? e.code : 'XLB_INTERNAL' };
-        if (e.problems) out.problems = e.problems;
         if (!res.headersSent) send(res, status, out);
         else res.end();
       });

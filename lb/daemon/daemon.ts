@@ -7,6 +7,7 @@ import { ifNameToIndex } from '../bpf/system.js';
 import * as layout from '../bpf/layout.js';
 import type { ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, Stats, Status } from '../control/api.js';
 import { addBackend, addDeny, removeBackend, removeDeny, setDrained } from '../control/edits.js';
+import type { Edit } from '../control/requests.js';
 import { answers, CLOSE_GRACE_MS, serveControl, type ControlHandlers } from '../control/server.js';
 import { DataPlane, PIN_NAMES } from '../dataplane/dataplane.js';
 import { ensureBpffs, makePinDirectory, PinLock, removePins } from '../dataplane/pindir.js';
@@ -244,9 +245,20 @@ export class Daemon {
     }
   }
 
-  /** Runs `fn` after every change queued before it, whether those succeeded or not. */
-  private serially<T>(fn: () => Promise<T> | T): Promise<T> {
-    const run = this.queue.then(fn, fn);
+  /**
+   * Runs `fn` after every change queued before it, whether those succeeded or not. An `edit` from the control socket
+   * begins only then (and is dropped if it was cancelled meanwhile, or the daemon is stopping).
+   */
+  private serially<T>(fn: () => Promise<T> | T, edit?: Edit): Promise<T> {
+    const turn = async () => {
+      // Each change starts in a turn of its own: between two, the event loop serves the control socket (a client may
+      // cancel its edit), the probes and the timers, however long the queue.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (edit && this.#state === 'stopping') edit.cancel();
+      edit?.begin();
+      return fn();
+    };
+    const run = this.queue.then(turn, turn);
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -284,7 +296,7 @@ export class Daemon {
    * Makes `change(pool)` the pool, whole or not at all: the change sees the pool as the edits queued before it left
    * it, the result is planned before anything is touched, and the pool changes only once the maps hold it.
    */
-  private replacePool(change: (pool: Pool) => Pool): Promise<ApplyResult> {
+  private replacePool(change: (pool: Pool) => Pool, edit?: Edit): Promise<ApplyResult> {
     return this.serially(async () => {
       const pool = change(this.pool);
       const previous = this.pool;
@@ -313,14 +325,14 @@ export class Daemon {
         }
         throw err;
       }
-    });
+    }, edit);
   }
 
   /**
    * Reads and checks a config off the event loop (the daemon's own file, or text from lbctl), then makes its pool
    * the pool. A config with problems changes nothing.
    */
-  async reload(input: ConfigInput = { path: this.options.configPath }, source = this.options.configPath):
+  async reload(input: ConfigInput = { path: this.options.configPath }, source = this.options.configPath, edit?: Edit):
     Promise<ApplyResult> {
     if (this.#state !== 'ready') {
       throw new XlbError('XLB_CONFLICT', `the daemon is ${this.#state}, not ready: nothing was reloaded; try again once it is`);
@@ -344,7 +356,7 @@ export class Daemon {
       this.log.warn({ source }, 'node settings changed: they take effect at the next restart; applying the pool only');
     }
     const next = config.pool;
-    const result = await this.replacePool(() => next);
+    const result = await this.replacePool(() => next, edit);
     this.config = { ...this.config, pool: next };
     return result;
   }
@@ -388,17 +400,17 @@ export class Daemon {
     return {
       status: () => this.status(),
       stats: () => this.stats(),
-      applyConfig: (b: ConfigApply) => this.reload({ text: b.yaml }, b.source ?? 'the applied config'),
-      addBackend: (c: BackendChange) => this.replacePool((p) => addBackend(p, c)),
-      removeBackend: (r: BackendRef) => this.replacePool((p) => removeBackend(p, r)),
-      setDrained: (r: BackendRef, drained: boolean) => this.replacePool((p) => setDrained(p, r, drained)),
+      applyConfig: (b: ConfigApply, edit) => this.reload({ text: b.yaml }, b.source ?? 'the applied config', edit),
+      addBackend: (c: BackendChange, edit) => this.replacePool((p) => addBackend(p, c), edit),
+      removeBackend: (r: BackendRef, edit) => this.replacePool((p) => removeBackend(p, r), edit),
+      setDrained: (r: BackendRef, drained: boolean, edit) => this.replacePool((p) => setDrained(p, r, drained), edit),
       deny: (): DenyList => ({ deny: this.pool.deny }),
-      addDeny: async (cidr: string) => {
-        await this.replacePool((p) => addDeny(p, cidr));
+      addDeny: async (cidr: string, edit) => {
+        await this.replacePool((p) => addDeny(p, cidr), edit);
         return { deny: this.pool.deny };
       },
-      removeDeny: async (cidr: string) => {
-        await this.replacePool((p) => removeDeny(p, cidr));
+      removeDeny: async (cidr: string, edit) => {
+        await this.replacePool((p) => removeDeny(p, cidr), edit);
         return { deny: this.pool.deny };
       },
       recentEvents: () => this.events.recent(),
@@ -435,7 +447,7 @@ export class Daemon {
 
   /**
    * Stops serving; with `detach`, also takes the program off and removes the pins. Returns what was detached.
-   * Answers under way get CLOSE_GRACE_MS, then every
+   * Edits still queued are cancelled (nothing of them applied); answers under way get CLOSE_GRACE_MS, then every
    * connection of the control socket and the metrics server is ended, however slow its client.
    */
   async stop(detach: boolean): Promise<string[]> {

@@ -679,6 +679,8 @@ for (const [args, usage, message] of [
   [['stats', '--watch', '0'], 'lbctl stats', /--watch 0 is not a number of seconds/],
   [['config', 'check'], 'lbctl config check <file>', /Not enough non-option arguments/],
   [['daemon'], 'lbctl daemon', /Missing required argument: config/],
+  [['status', '--timeout', '0'], 'lbctl status', /--timeout: "0" is not a number of seconds, more than 0 and at most 86400/],
+  [['deny', 'list', '--timeout', 'soon'], 'lbctl deny list', /--timeout: "soon" is not a number of seconds/],
 ] as const) {
   test(`usage error, exit 2: lbctl ${args.join(' ')}`, async (t) => {
     const fake = await startFake(t);
