@@ -3,9 +3,29 @@
 // attached again, the egress map rewritten, the next hops resolved, and traffic through the VIP resumes.
 import test from 'ava';
 import type { Status } from '../../lb/control/api.js';
+import type { AttachedInterface } from '../../lb/daemon/attach.js';
+import { linkChanges } from '../../lb/daemon/links.js';
 import { eventually, httpBurst, ping, XlbNode } from '../support/daemon.js';
 
 const back = (s: Status) => s.interfaces.find((i) => i.name === 'back')!;
+
+test('linkChanges: gone, back (anew or with another index), xlb\'s program taken; nothing when all is as it was', (t) => {
+  const link = (name: string, ifindex: number, state: AttachedInterface['state'] = 'attached'): AttachedInterface =>
+    ({ name, ifindex, mode: 'native', state, programId: 70 });
+  const now = new Map([['a', 2], ['b', 9], ['c', 4], ['d', 5]]);
+  const programs = new Map([[2, 70], [9, 0], [4, 0], [5, 71]]);
+  const changes = linkChanges(
+    [link('a', 2), link('b', 3), link('c', 4, 'missing'), link('d', 5), link('e', 6), link('f', 7, 'missing')],
+    (name) => now.get(name), (ifindex) => programs.get(ifindex) ?? 0);
+  t.deepEqual(changes, [
+    { name: 'b', kind: 'back', ifindex: 9 },
+    { name: 'c', kind: 'back', ifindex: 4 },
+    { name: 'd', kind: 'taken', program: 71 },
+    { name: 'e', kind: 'lost' },
+  ]);
+  // A failed attach is not retried until the interface changes again.
+  t.deepEqual(linkChanges([link('b', 9, 'failed')], (name) => now.get(name), () => 0), []);
+});
 
 test('the back interface deleted and made again: status tells the truth in between; then traffic resumes', async (t) => {
   t.timeout(120_000);
