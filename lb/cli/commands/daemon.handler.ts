@@ -3,7 +3,7 @@ import type { ArgumentsCamelCase } from 'yargs';
 import type { DaemonArgs } from './daemon.js';
 
 export async function daemon(args: ArgumentsCamelCase<DaemonArgs>): Promise<void> {
-  const { runDaemon } = await import('../../daemon/daemon.js');
+  const { runDaemon } = await import('../../daemon/main.js');
   const code = await runDaemon({
     configPath: args.config, detachOnExit: args.detachOnExit, verbose: args.verbose, force: args.force,
   });
