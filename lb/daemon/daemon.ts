@@ -182,7 +182,7 @@ export class Daemon {
     this.hopTimer = setTimeout(() => {
       this.refreshNextHops()
         .catch((err) => this.log.error({ err }, 'next-hop refresh failed'))
-        .finally(() => { if (this.#state === 'ready') this.scheduleNextHops(); });
+        .finally(() => { if (this.#state === 'ready' || this.#state === 'loading') this.scheduleNextHops(); });
     }, arping ? NEXTHOP_RETRY_MS : NEXTHOP_REFRESH_MS);
   }
 
@@ -196,11 +196,11 @@ export class Daemon {
 
   /** Notices interfaces that went, came back or lost xlb's program, and acts: see LinkChange. */
   private async followLinks(): Promise<void> {
-    const programOn = (ifindex: number, mode: AttachedInterface['mode']): number => {
+    const programOn = (ifindex: number, mode: AttachedInterface['mode']): number | undefined => {
       try {
         return programIdOn(ifindex, mode);
       } catch {
-        return 0;
+        return undefined;
       }
     };
     const changes = linkChanges(this.links, ifindexOf, programOn);

@@ -13,12 +13,13 @@ export type LinkChange =
 
 /**
  * What changed since `links` were last brought up to date. `ifindexOf` answers undefined for a missing interface;
- * `programOn` the id of the program attached in a mode (0 for none).
+ * `programOn` the id of the program attached in a mode (0 for none), undefined when it cannot tell (the interface
+ * went meanwhile: the next look sees that).
  */
 export function linkChanges(
   links: readonly AttachedInterface[],
   ifindexOf: (name: string) => number | undefined,
-  programOn: (ifindex: number, mode: Mode) => number,
+  programOn: (ifindex: number, mode: Mode) => number | undefined,
 ): LinkChange[] {
   const changes: LinkChange[] = [];
   for (const link of links) {
@@ -29,7 +30,7 @@ export function linkChanges(
       changes.push({ name: link.name, kind: 'back', ifindex: now });
     } else if (link.state === 'attached') {
       const program = programOn(now, link.mode);
-      if (program !== link.programId) changes.push({ name: link.name, kind: 'taken', program });
+      if (program !== undefined && program !== link.programId) changes.push({ name: link.name, kind: 'taken', program });
     }
   }
   return changes;

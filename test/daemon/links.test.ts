@@ -12,11 +12,11 @@ const back = (s: Status) => s.interfaces.find((i) => i.name === 'back')!;
 test('linkChanges: gone, back (anew or with another index), xlb\'s program taken; nothing when all is as it was', (t) => {
   const link = (name: string, ifindex: number, state: AttachedInterface['state'] = 'attached'): AttachedInterface =>
     ({ name, ifindex, mode: 'native', state, programId: 70 });
-  const now = new Map([['a', 2], ['b', 9], ['c', 4], ['d', 5]]);
+  const now = new Map([['a', 2], ['b', 9], ['c', 4], ['d', 5], ['g', 8]]);
   const programs = new Map([[2, 70], [9, 0], [4, 0], [5, 71]]);
   const changes = linkChanges(
-    [link('a', 2), link('b', 3), link('c', 4, 'missing'), link('d', 5), link('e', 6), link('f', 7, 'missing')],
-    (name) => now.get(name), (ifindex) => programs.get(ifindex) ?? 0);
+    [link('a', 2), link('b', 3), link('c', 4, 'missing'), link('d', 5), link('e', 6), link('f', 7, 'missing'), link('g', 8)],
+    (name) => now.get(name), (ifindex) => (ifindex === 8 ? undefined : programs.get(ifindex) ?? 0));
   t.deepEqual(changes, [
     { name: 'b', kind: 'back', ifindex: 9 },
     { name: 'c', kind: 'back', ifindex: 4 },
