@@ -105,7 +105,12 @@ type EditRoute = (req: IncomingMessage, edit: Edit) => Promise<ApplyResult | Den
 
 /** The id in /requests/ID. */
 function requestIdOf(url: URL): string {
-  return decodeURIComponent(url.pathname.slice('/requests/'.length));
+  const raw = url.pathname.slice('/requests/'.length);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new XlbError('XLB_BAD_REQUEST', `${JSON.stringify(raw.slice(0, 80))} is not a request id`);
+  }
 }
 
 function errorBody(err: unknown): { status: number; body: ErrorBody } {

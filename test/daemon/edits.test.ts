@@ -123,4 +123,9 @@ test('a client that goes away takes its queued edit with it; ids tell every outc
   t.false(ports.has(8997));
   const unknown = await request(node.socket, 'GET', `/requests/${prefix}-nobody`);
   t.is(unknown.status, 404);
+  for (const bad of ['%zz', 'a%20b', '']) {
+    const r = await request(node.socket, 'DELETE', `/requests/${bad}`);
+    t.is(r.status, 400, bad);
+    t.like(r.body, { code: 'XLB_BAD_REQUEST' });
+  }
 });
