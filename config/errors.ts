@@ -35,6 +35,14 @@ export const ERRORS = {
     meaning: 'already there (a backend, a deny entry), or another daemon owns the control socket or the pin path',
   },
   XLB_PLAN: { exit: EXIT.failed, status: 400, meaning: 'the pool cannot be put in the data plane as it stands' },
+  XLB_CANCELLED: {
+    exit: EXIT.failed, status: 409,
+    meaning: 'an edit was dropped before its turn (its client went away, it was cancelled, or the daemon stopped): nothing changed',
+  },
+  XLB_FOREIGN_XDP: {
+    exit: EXIT.failed, status: 409,
+    meaning: 'a configured interface runs an XDP program xlb did not put there; lbctl daemon --force replaces it',
+  },
   XLB_SETUP: {
     exit: EXIT.failed, status: 500,
     meaning: 'a node resource the daemon cannot use: the BPF filesystem or pin path, an interface, the socket directory',

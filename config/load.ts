@@ -38,7 +38,7 @@ export function readConfigText(path: string): string {
   try {
     fd = openSync(path, 'r');
     const tooLarge = configSizeProblem(fstatSync(fd).size);
-    if (tooLarge) throw invalid(path, [tooLarge]);
+    if (tooLarge) throw configInvalid(path, [tooLarge]);
     return readFileSync(fd, 'utf8');
   } catch (err) {
     if (err instanceof ConfigError) throw err;
@@ -54,11 +54,11 @@ export function readConfigText(path: string): string {
 export function loadConfigFile(path: string): Config {
   const { config, problems } = parseConfig(readConfigText(path));
   if (config) return config;
-  throw invalid(path, problems);
+  throw configInvalid(path, problems);
 }
 
-/** `FILE: N problems` and one indented line per problem. */
-function invalid(path: string, problems: Problem[]): ConfigError {
+/** XLB_CONFIG_INVALID as `FILE: N problems` and one indented line per problem: what an operator reads first. */
+export function configInvalid(path: string, problems: Problem[]): ConfigError {
   const lines = [`${path}: ${countProblems(problems)}`, ...problems.map((p) => `  ${formatProblem(p)}`)];
   return new ConfigError('XLB_CONFIG_INVALID', lines.join('\n'), problems);
 }

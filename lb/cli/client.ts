@@ -1,7 +1,11 @@
-// A small JSON client for the daemon's control socket (HTTP over a unix socket), typed by the routes of api.ts.
+// A small JSON client for the daemon's control socket (HTTP over a unix socket), typed by the routes of api.ts. An
+// edit that outlasts the timeout is cancelled or asked after by its request id, so the answer is always the truth:
+// applied, or not applied.
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type {
-  ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, ErrorBody, Event, Problem, Stats, Status,
+  ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, ErrorBody, Event, Problem, RequestOutcome, Stats,
+  Status,
 } from '../control/api.js';
 import { CliError, DaemonError } from './errors.js';
 
@@ -21,8 +25,21 @@ export interface Routes {
 }
 export type Route = keyof Routes;
 
+/** The routes that change the pool: sent with a request id (api.ts "Edits"). */
+const EDITS: ReadonlySet<Route> = new Set<Route>([
+  'POST /config', 'POST /backends', 'DELETE /backends', 'POST /backends/drain', 'POST /backends/undrain',
+  'POST /deny', 'DELETE /deny',
+]);
+
+/** How long asking after a timed-out edit may take. */
+const ASK_TIMEOUT_MS = 5000;
+const ASK_EVERY_MS = 100;
+
 export interface ClientOptions {
-  /** How long a request may wait for its whole answer. @default 30000 */
+  /**
+   * How long a request may wait for its answer. An edit not begun by then is cancelled (not applied); one being
+   * applied is waited for up to as long again. @default 30000
+   */
   timeoutMs?: number;
 }
 
@@ -37,17 +54,60 @@ export class ControlClient {
     this.options = { ...DEFAULT_CLIENT_OPTIONS, ...options };
   }
 
-  /** One request and its JSON answer; a status >= 400 throws a DaemonError with the daemon's message and problems. */
+  /**
+   * One request and its JSON answer; a status >= 400 throws a DaemonError with the daemon's message and problems.
+   * An edit that times out is settled by its request id: its result if the daemon applied it, else an error that
+   * says it was not applied (or, if the daemon cannot even be asked, that nobody knows).
+   */
   async call<R extends Route>(route: R, body: Routes[R]['body']): Promise<Routes[R]['result']> {
     const [method, path] = route.split(' ') as [string, string];
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const res = await this.open(method, path, payload, this.options.timeoutMs);
-    const text = await readAll(res, this.socketPath);
-    if (res.statusCode! >= 400) throw daemonError(res.statusCode!, text);
+    const id = EDITS.has(route) ? randomUUID() : undefined;
+    let res: http.IncomingMessage;
     try {
-      return JSON.parse(text) as Routes[R]['result'];
-    } catch {
-      throw new CliError('XLB_BAD_RESPONSE', `the daemon answered ${route} with something that is not JSON: ${clip(text)}`);
+      res = await this.open(method, path, payload, this.options.timeoutMs, undefined, id);
+    } catch (err) {
+      if (id !== undefined && err instanceof CliError && err.code === 'XLB_DAEMON_TIMEOUT') {
+        return this.settle(id, err) as Promise<Routes[R]['result']>;
+      }
+      throw err;
+    }
+    return parseAnswer(route, res.statusCode!, await readAll(res, this.socketPath)) as Routes[R]['result'];
+  }
+
+  /** After `timeout`: cancels the edit `id` if it has not begun, waits for it if it has, and reports which. */
+  private async settle(id: string, timeout: CliError): Promise<unknown> {
+    const ask = async (method: 'GET' | 'DELETE'): Promise<RequestOutcome> => {
+      const path = `/requests/${id}`;
+      try {
+        const res = await this.open(method, path, undefined, ASK_TIMEOUT_MS);
+        return parseAnswer(`${method} ${path}`, res.statusCode!, await readAll(res, this.socketPath)) as RequestOutcome;
+      } catch (err) {
+        throw new CliError('XLB_DAEMON_TIMEOUT', `${timeout.message}, nor whether it made the change ` +
+          `(${(err as Error).message}): it may or may not be applied; see lbctl status`, { cause: err });
+      }
+    };
+    let outcome = await ask('DELETE');
+    const deadline = Date.now() + this.options.timeoutMs;
+    while (outcome.state === 'applying' || outcome.state === 'queued') {
+      if (Date.now() > deadline) {
+        throw new CliError('XLB_DAEMON_TIMEOUT',
+          `${timeout.message}, and was still applying the change after as long again: see lbctl status (request ${id})`);
+      }
+      await new Promise((r) => setTimeout(r, ASK_EVERY_MS));
+      outcome = await ask('GET');
+    }
+    switch (outcome.state) {
+      case 'applied':
+        return outcome.result;
+      case 'failed': {
+        const e = outcome.error;
+        const problems = Array.isArray(e?.problems) ? e.problems.filter(isProblem) : [];
+        throw new DaemonError(0, e?.code ?? 'XLB_DAEMON_ERROR', e?.error ?? 'the change failed', problems);
+      }
+      default:
+        throw new CliError('XLB_DAEMON_TIMEOUT',
+          `${timeout.message}: the change was not applied (it was still queued behind other changes, and is cancelled)`);
     }
   }
 
@@ -97,10 +157,11 @@ export class ControlClient {
 
   /** Opens a request and resolves with the response head; connection failures become one clear CliError. */
   private open(
-    method: string, path: string, payload: string | undefined, timeoutMs: number, signal?: AbortSignal,
+    method: string, path: string, payload: string | undefined, timeoutMs: number, signal?: AbortSignal, id?: string,
   ): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
       const headers: http.OutgoingHttpHeaders = { accept: 'application/json' };
+      if (id !== undefined) headers['x-request-id'] = id;
       if (payload !== undefined) {
         headers['content-type'] = 'application/json';
         headers['content-length'] = Buffer.byteLength(payload);
@@ -121,6 +182,16 @@ export class ControlClient {
       req.on('error', (err) => reject(err instanceof CliError ? err : connectionError(err, this.socketPath)));
       req.end(payload);
     });
+  }
+}
+
+/** An answer's JSON, or the DaemonError its error status carries. */
+function parseAnswer(route: string, status: number, text: string): unknown {
+  if (status >= 400) throw daemonError(status, text);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new CliError('XLB_BAD_RESPONSE', `the daemon answered ${route} with something that is not JSON: ${clip(text)}`);
   }
 }
 

@@ -1,7 +1,7 @@
 // lbctl's output layer: everything lbctl's verbs print goes through here (the daemon that `lbctl daemon` runs logs on
 // its own). Aligned tables and human units for people, the API objects as they are for --json. The render* functions
 // are pure (lines in, lines out) and tested as such.
-import type { BackendStatus, CounterSet, Event, ServiceStatus, Stats, Status } from '../control/api.js';
+import type { BackendStatus, CounterSet, Event, InterfaceStatus, ServiceStatus, Stats, Status } from '../control/api.js';
 import { formatEndpoint } from '../../config/values.js';
 
 export function writeOut(lines: string[]): void {
@@ -95,14 +95,30 @@ export function keyValues(pairs: [string, string][]): string[] {
 
 // ---- status ------------------------------------------------------------------------------------------------------
 
-export function renderStatus(s: Status): string[] {
-  const interfaces = s.interfaces.map((i) => `${i.name} (ifindex ${i.ifindex}, ${i.mode})`).join(', ');
+/** A backend gets traffic only when it is up and its next hop is known. */
+function serving(b: BackendStatus): boolean {
+  return b.health === 'up' && b.mac !== null;
+}
+
+function renderInterface(i: InterfaceStatus): string {
+  if (i.state === 'attached') return `${i.name} (ifindex ${i.ifindex}, ${i.mode})`;
+  return `${i.name} (${i.state}${i.problem ? `: ${i.problem}` : ''})`;
+}
+
+/**
+ * The node (role, pid, uptime, maps, interfaces and their XDP mode, a reload under way, deny list), a table of
+ * services (UP: backends that get traffic, i.e. up with a next hop), a table of backends, then why each backend that
+ * is down or has no next hop gets no traffic.
+ */
+export function renderStatus(s: Status, now = Date.now()): string[] {
+  const interfaces = s.interfaces.map(renderInterface).join(', ');
   const lines = keyValues([
     ['role', s.nodeId ? `${s.role} (node ${s.nodeId})` : s.role],
     ['pid', String(s.pid)],
     ['uptime', formatDuration(s.uptime)],
     ['maps', `${s.pinPath} (${s.adopted ? 'adopted from a previous daemon' : 'created by this daemon'})`],
     ['interfaces', interfaces || 'none'],
+    ...(s.reload ? [['reload', `reading and checking ${s.reload.source} for ${formatDuration((now - s.reload.since) / 1000)}`] as [string, string]] : []),
     ['deny', s.deny.length ? s.deny.join(', ') : 'none'],
   ]);
   lines.push('');
@@ -114,7 +130,7 @@ export function renderStatus(s: Status): string[] {
     ['SERVICE', 'VIP', 'PROTOCOL', 'PORT', 'SCHEDULER', 'FORWARDING', 'CHECK', 'ALLOW', 'UP'],
     s.services.map((v) => [
       v.name, v.vip, v.protocol, v.port ? String(v.port) : '-', v.scheduler, v.forwarding, v.health,
-      v.allow.length ? v.allow.join(',') : 'any', `${v.backends.filter((b) => b.health === 'up').length}/${v.backends.length}`,
+      v.allow.length ? v.allow.join(',') : 'any', `${v.backends.filter(serving).length}/${v.backends.length}`,
     ]),
     ['left', 'left', 'left', 'right', 'left', 'left', 'left', 'left', 'right'],
   ));
@@ -132,6 +148,14 @@ export function renderStatus(s: Status): string[] {
     ]),
     ['left', 'left', 'right', 'left', 'left', 'left'],
   ));
+  const problems = backends.flatMap(([v, b]) => {
+    const who = `${v.name} ${formatEndpoint(b.address, b.port)}`;
+    return [
+      ...(b.health === 'down' ? [`  ${who} is down: ${b.probe}`] : []),
+      ...(b.mac === null ? [`  ${who} has no next hop: ${b.unresolved ?? 'not resolved yet'}`] : []),
+    ];
+  });
+  if (problems.length) lines.push('', 'problems', ...problems);
   return lines;
 }
 

@@ -13,10 +13,19 @@
 //   DELETE /deny          { cidr }       -> DenyList           (404 not in the list)
 //   GET    /events[?follow=1]            -> newline-delimited Event JSON; with follow the stream stays open
 //   POST   /detach                       -> { detached: string[] }  (then the daemon exits)
+//   GET    /requests/ID                  -> RequestOutcome     (404 an id the daemon does not remember)
+//   DELETE /requests/ID                  -> RequestOutcome     (cancels the edit if it has not begun)
 //
 // Every field is judged by the rule config check applies to the same value, and every change by the pool's rules:
 // a field that breaks one is 400 XLB_BAD_REQUEST, a pool that would is 400 XLB_CONFIG_INVALID with each problem.
 // Errors: a status >= 400 with ErrorBody (codes: config/errors.ts). lbctl prints `error` (and each problem), exits 1.
+//
+// Edits (POST /config, POST/DELETE /backends, drain, undrain, POST/DELETE /deny) are applied one at a time, in the
+// order they arrive. Each is applied whole or not at all. An edit whose client goes away before its turn is dropped
+// (nothing changes). A client may name its edit with a header `x-request-id: ID` (1..64 of A-Z a-z 0-9 _ -, unique):
+// the daemon then remembers its outcome for a while (the last 500 ids, at most 10 minutes), so a client that gave
+// up waiting can ask (GET /requests/ID) or cancel (DELETE /requests/ID) and know whether the change was made.
+// A DELETE for an id not seen yet refuses that edit should it arrive later, so a cancelled answer is final.
 
 import type { Forwarding, HealthType, Protocol, Scheduler } from '../../config/pool.js';
 import type { Problem } from '../../config/problem.js';
@@ -27,11 +36,22 @@ export type { Problem };
 export type Role = 'standalone' | 'active' | 'standby';
 export type Health = 'up' | 'down';
 
+/**
+ * attached: xlb's program runs on the interface. missing: the interface is gone (deleted, driver unloaded); xlb
+ * attaches again when an interface of that name comes back. failed: it is there but xlb's program is not on it
+ * (`problem` says why).
+ */
+export type InterfaceState = 'attached' | 'missing' | 'failed';
+
 export interface InterfaceStatus {
   name: string;
+  /** The interface's index; while missing, the one it had. */
   ifindex: number;
   /** What the kernel gave: native (driver) or generic (skb). */
   mode: 'native' | 'generic';
+  state: InterfaceState;
+  /** What is wrong when the state is not attached, e.g. "gone since 2026-11-22T20:04:05.678Z; xlb attaches again when it returns". */
+  problem?: string;
 }
 
 export interface BackendStatus {
@@ -40,8 +60,21 @@ export interface BackendStatus {
   weight: number;
   drained: boolean;
   health: Health;
+  /**
+   * What the last health probe found ("HTTP 200", "connect ECONNREFUSED", "timeout after 300ms", "echo reply"), or
+   * why there is none ("not probed yet", "no health check"): for a backend that is down, the reason.
+   */
+  probe: string;
+  /** When the last probe finished, in milliseconds since the epoch; absent before the first. */
+  probedAt?: number;
   /** Next-hop MAC in use; null while unresolved (the backend gets no traffic then). */
   mac: string | null;
+  /**
+   * Why the next hop is unresolved, present exactly when mac is null: "resolving 198.18.1.11 on back" (waiting for
+   * ARP), "198.18.1.11 does not answer ARP on back", "reached through eth9, which is not in node.interfaces",
+   * "no route to 198.18.1.11", ...
+   */
+  unresolved?: string;
 }
 
 export interface ServiceStatus {
@@ -62,6 +95,8 @@ export interface Status {
   pid: number;
   /** Seconds since this daemon started. */
   uptime: number;
+  /** A config being read and checked now (SIGHUP, config apply), the oldest if several; absent when none. */
+  reload?: { source: string; since: number };
   /** True when the maps and program were adopted from a previous daemon. */
   adopted: boolean;
   pinPath: string;
@@ -108,6 +143,19 @@ export interface BackendChange extends BackendRef {
 
 export interface DenyList {
   deny: string[];
+}
+
+/** Where an edit named by `x-request-id` is; see the routes above. */
+export interface RequestOutcome {
+  id: string;
+  /**
+   * queued: waiting for the edits before it (it can still be cancelled). applying: being applied (it can no longer be
+   * cancelled). applied: done; `result` is the answer it got. failed: refused or failed, nothing changed; `error` says
+   * why. cancelled: dropped before its turn (its client went away, or DELETE /requests/ID), nothing changed.
+   */
+  state: 'queued' | 'applying' | 'applied' | 'failed' | 'cancelled';
+  result?: ApplyResult | DenyList;
+  error?: ErrorBody;
 }
 
 export interface ErrorBody {

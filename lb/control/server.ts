@@ -1,6 +1,6 @@
 // The control socket: HTTP + JSON over a unix socket only root can open (0600). Routes and shapes: ./api.ts.
 import { chmodSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
@@ -10,20 +10,26 @@ import {
 } from '../../config/values.js';
 import { makeDirectories } from '../dirs.js';
 import { errorCode, XlbError } from '../errors.js';
+import { HttpServer } from '../http.js';
 import type {
   ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, ErrorBody, Event, Stats, Status,
 } from './api.js';
+import { RequestLog, type Edit } from './requests.js';
 
+/**
+ * What the daemon does for each route. An edit gets its Edit: the daemon calls edit.begin() when the edit's turn in
+ * its queue comes, which throws (and nothing is applied) if the edit was cancelled while it waited.
+ */
 export interface ControlHandlers {
   status(): Status;
   stats(): Stats;
-  applyConfig(body: ConfigApply): Promise<ApplyResult>;
-  addBackend(change: BackendChange): Promise<ApplyResult>;
-  removeBackend(ref: BackendRef): Promise<ApplyResult>;
-  setDrained(ref: BackendRef, drained: boolean): Promise<ApplyResult>;
+  applyConfig(body: ConfigApply, edit: Edit): Promise<ApplyResult>;
+  addBackend(change: BackendChange, edit: Edit): Promise<ApplyResult>;
+  removeBackend(ref: BackendRef, edit: Edit): Promise<ApplyResult>;
+  setDrained(ref: BackendRef, drained: boolean, edit: Edit): Promise<ApplyResult>;
   deny(): DenyList;
-  addDeny(cidr: string): Promise<DenyList>;
-  removeDeny(cidr: string): Promise<DenyList>;
+  addDeny(cidr: string, edit: Edit): Promise<DenyList>;
+  removeDeny(cidr: string, edit: Edit): Promise<DenyList>;
   /** Recent events, oldest first. */
   recentEvents(): Event[];
   /** Calls `listener` for every new event until the returned function is called; `stream` is ended at shutdown. */
@@ -37,6 +43,10 @@ export interface ControlHandlers {
  */
 export const MAX_BODY = 2 * MAX_CONFIG_BYTES + (64 << 10);
 const FOLLOW_BUFFER = 1 << 20;
+/** Slow clients: the headers within 10 s, a whole request (a config of MAX_BODY) within 60 s. */
+const LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 60_000 };
+/** How long a stop waits for answers under way before it ends their connections. */
+export const CLOSE_GRACE_MS = 2000;
 
 function tooLarge(size: string): XlbError {
   return new XlbError('XLB_BAD_REQUEST', `the request body is ${size} bytes, over the control socket's limit of ` +
@@ -94,32 +104,80 @@ function send(res: ServerResponse, status: number, value: unknown): void {
 }
 
 type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<unknown> | unknown;
+type EditRoute = (req: IncomingMessage, edit: Edit) => Promise<ApplyResult | DenyList>;
 
-function routes(h: ControlHandlers): Record<string, Route> {
+/** The id in /requests/ID. */
+function requestIdOf(url: URL): string {
+  const raw = url.pathname.slice('/requests/'.length);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new XlbError('XLB_BAD_REQUEST', `${JSON.stringify(raw.slice(0, 80))} is not a request id`);
+  }
+}
+
+function errorBody(err: unknown): { status: number; body: ErrorBody } {
+  const body: ErrorBody = { error: err instanceof Error ? err.message : String(err), code: errorCode(err) };
+  if (err instanceof XlbError && err.problems.length > 0) body.problems = err.problems;
+  return { status: err instanceof XlbError ? err.status : 500, body };
+}
+
+function editRoutes(h: ControlHandlers): Record<string, EditRoute> {
   return {
-    'GET /status': () => h.status(),
-    'GET /stats': () => h.stats(),
-    'POST /config': async (req) => {
+    'POST /config': async (req, edit) => {
       const b = await body(req);
       const apply: ConfigApply = { yaml: configText(b) };
       if (typeof b.source === 'string') apply.source = b.source;
-      return h.applyConfig(apply);
+      return h.applyConfig(apply, edit);
     },
-    'POST /backends': async (req) => {
+    'POST /backends': async (req, edit) => {
       const b = await body(req);
       const change: BackendChange = backendRef(b);
       const weight = optional(b, 'weight', parseWeight);
       if (weight !== undefined) change.weight = weight;
-      return h.addBackend(change);
+      return h.addBackend(change, edit);
     },
-    'DELETE /backends': async (req) => h.removeBackend(backendRef(await body(req))),
-    'POST /backends/drain': async (req) => h.setDrained(backendRef(await body(req)), true),
-    'POST /backends/undrain': async (req) => h.setDrained(backendRef(await body(req)), false),
+    'DELETE /backends': async (req, edit) => h.removeBackend(backendRef(await body(req)), edit),
+    'POST /backends/drain': async (req, edit) => h.setDrained(backendRef(await body(req)), true, edit),
+    'POST /backends/undrain': async (req, edit) => h.setDrained(backendRef(await body(req)), false, edit),
+    'POST /deny': async (req, edit) => h.addDeny(field(await body(req), 'cidr', parseCidr), edit),
+    'DELETE /deny': async (req, edit) => h.removeDeny(field(await body(req), 'cidr', parseCidr), edit),
+  };
+}
+
+/**
+ * An edit route with its Edit: opened from the x-request-id header, dropped if the client goes away before its turn,
+ * its outcome recorded for GET /requests/ID.
+ */
+function withEdit(route: EditRoute, requests: RequestLog): Route {
+  return async (req, res) => {
+    const header = req.headers['x-request-id'];
+    const edit = requests.open(Array.isArray(header) ? header.join(',') : header);
+    // cancel() drops the edit only while it is queued: a finished or begun one stays as it is.
+    if (res.closed || req.socket.destroyed) edit.cancel();
+    else res.once('close', () => edit.cancel());
+    try {
+      const result = await route(req, edit);
+      edit.succeed(result);
+      return result;
+    } catch (err) {
+      edit.fail(errorBody(err).body);
+      throw err;
+    }
+  };
+}
+
+function routes(h: ControlHandlers, requests: RequestLog): Record<string, Route> {
+  const edits = Object.fromEntries(Object.entries(editRoutes(h)).map(([k, r]) => [k, withEdit(r, requests)]));
+  return {
+    ...edits,
+    'GET /status': () => h.status(),
+    'GET /stats': () => h.stats(),
     'GET /deny': () => h.deny(),
-    'POST /deny': async (req) => h.addDeny(field(await body(req), 'cidr', parseCidr)),
-    'DELETE /deny': async (req) => h.removeDeny(field(await body(req), 'cidr', parseCidr)),
     'POST /detach': () => h.detach(),
-    'GET /events': (req, res, url) => {
+    'GET /requests/': (_req, _res, url) => requests.get(requestIdOf(url)),
+    'DELETE /requests/': (_req, _res, url) => requests.cancel(requestIdOf(url)),
+    'GET /events': (_req, res, url) => {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       for (const e of h.recentEvents()) res.write(`${JSON.stringify(e)}\n`);
       if (url.searchParams.get('follow') !== '1') {
@@ -130,23 +188,28 @@ function routes(h: ControlHandlers): Record<string, Route> {
       const stop = h.subscribe((e) => {
         if (res.writableLength < FOLLOW_BUFFER) res.write(`${JSON.stringify(e)}\n`);
       }, res);
-      req.on('close', stop);
+      res.on('close', stop);
       return undefined;
     },
   };
 }
 
+/** The route table's key for a request: /requests/ID routes share one key. */
+function routeKey(method: string | undefined, pathname: string): string {
+  return `${method} ${pathname.startsWith('/requests/') ? '/requests/' : pathname}`;
+}
+
 /** Listens on `path`; a stale socket of a daemon that is gone is replaced, a live one is an error. */
-export async function serveControl(path: string, handlers: ControlHandlers, log: Logger): Promise<Server> {
+export async function serveControl(path: string, handlers: ControlHandlers, log: Logger): Promise<HttpServer> {
   makeDirectories(dirname(path), 'node.control_socket');
   if (await answers(path)) {
     throw new XlbError('XLB_CONFLICT', `another xlb daemon answers on ${path}; give this one another node.control_socket`);
   }
   rmSync(path, { force: true });
-  const table = routes(handlers);
-  const server = createServer((req, res) => {
+  const table = routes(handlers, new RequestLog());
+  const server = new HttpServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://xlb');
-    const route = table[`${req.method} ${url.pathname}`];
+    const route = table[routeKey(req.method, url.pathname)];
     if (!route) {
       send(res, 404, { error: `no route ${req.method} ${url.pathname}`, code: 'XLB_NOT_FOUND' } satisfies ErrorBody);
       return;
@@ -155,18 +218,13 @@ export async function serveControl(path: string, handlers: ControlHandlers, log:
       .then(() => route(req, res, url))
       .then((value) => { if (value !== undefined) send(res, 200, value); })
       .catch((err: unknown) => {
-        const status = err instanceof XlbError ? err.status : 500;
+        const { status, body: out } = errorBody(err);
         if (status >= 500) log.error({ err }, `${req.method} ${url.pathname} failed`);
-        const out: ErrorBody = { error: err instanceof Error ? err.message : String(err), code: errorCode(err) };
-        if (err instanceof XlbError && err.problems.length > 0) out.problems = err.problems;
         if (!res.headersSent) send(res, status, out);
         else res.end();
       });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => resolve());
-  });
+  }, LIMITS);
+  await server.listen(path);
   chmodSync(path, 0o600);
   return server;
 }

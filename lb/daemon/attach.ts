@@ -1,15 +1,60 @@
-// Attaching the program to the node's interfaces, and taking it off again.
+// Attaching the program to the node's interfaces (never over another tool's program unless told to), and taking it
+// off again.
+import { execFile } from 'node:child_process';
 import { constants } from 'node:os';
+import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { BpfError } from '../bpf/errors.js';
 import { XDP_FLAGS } from '../bpf/ffi.js';
+import * as layout from '../bpf/layout.js';
 import { type BpfProgram } from '../bpf/object.js';
 import { ifNameToIndex, xdpDetach, xdpQueryProgId } from '../bpf/system.js';
 import type { InterfaceStatus } from '../control/api.js';
+import { XlbError } from '../errors.js';
 import type { XdpMode } from '../../config/types.js';
 
+const run = promisify(execFile);
+
 const MODE_FLAGS = { native: XDP_FLAGS.DRV_MODE, generic: XDP_FLAGS.SKB_MODE } as const;
-type Mode = keyof typeof MODE_FLAGS;
+export type Mode = keyof typeof MODE_FLAGS;
+
+/** An interface xlb's program is attached to, and the id the kernel gave that program. */
+export interface AttachedInterface extends InterfaceStatus {
+  programId: number;
+}
+
+/** The XDP program on interface `name` (from `ip -d link`); undefined when none. */
+export async function xdpProgramOn(name: string): Promise<{ id: number; name: string } | undefined> {
+  const { stdout } = await run('ip', ['-j', '-d', 'link', 'show', 'dev', name]);
+  const [link] = JSON.parse(stdout || '[]') as { xdp?: { prog?: { id: number; name?: string }; attached?: { prog?: { id: number; name?: string } }[] } }[];
+  const prog = link?.xdp?.prog ?? link?.xdp?.attached?.find((a) => a.prog)?.prog;
+  return prog ? { id: prog.id, name: prog.name ?? '' } : undefined;
+}
+
+/**
+ * Refuses interfaces that run an XDP program xlb did not put there (xlb's is named "xlb"; a previous daemon's is
+ * replaced in place), unless `replace`: then each such program is named in a warning and replaced. Attaching over it
+ * would take it off silently, and it would not come back when xlb stops.
+ * @throws XlbError XLB_FOREIGN_XDP naming the interface and the program.
+ */
+export async function refuseForeign(names: readonly string[], replace: boolean, log: Logger): Promise<void> {
+  for (const name of names) {
+    const prog = await xdpProgramOn(name);
+    if (!prog || prog.name === layout.PROGRAM) continue;
+    const what = `XDP program ${prog.id}${prog.name ? ` "${prog.name}"` : ''}`;
+    if (replace) {
+      log.warn({ interface: name, program: prog }, `replacing ${what} on ${name}, which xlb did not put there (--force); it will not come back when xlb stops`);
+      continue;
+    }
+    throw new XlbError('XLB_FOREIGN_XDP', `${name} runs ${what}, which xlb did not put there: take it off ` +
+      `(ip link set dev ${name} xdp off) or start the daemon with --force to replace it`);
+  }
+}
+
+/** The id of the program attached in `mode` on `ifindex`; 0 if none. */
+export function programIdOn(ifindex: number, mode: Mode): number {
+  return xdpQueryProgId(ifindex, MODE_FLAGS[mode]);
+}
 
 /** The mode a program is attached in on `ifindex` now, if any. */
 function attachedMode(ifindex: number): Mode | undefined {
@@ -23,8 +68,8 @@ function attachedMode(ifindex: number): Mode | undefined {
  * mode and gets the new program in one atomic replace, so not a packet goes unhandled across a restart. `auto` tries
  * native first and falls back to generic.
  */
-export function attachAll(program: BpfProgram, names: string[], mode: XdpMode, log: Logger): InterfaceStatus[] {
-  const done: InterfaceStatus[] = [];
+export function attachAll(program: BpfProgram, names: string[], mode: XdpMode, log: Logger): AttachedInterface[] {
+  const done: AttachedInterface[] = [];
   /** Interfaces that ran nothing before: the only ones a failure takes the program off again. */
   const fresh: number[] = [];
   try {
@@ -50,7 +95,7 @@ export function attachAll(program: BpfProgram, names: string[], mode: XdpMode, l
         }
       }
       log.info({ interface: name, ifindex, mode: attached, replaced: current !== undefined }, `attached to ${name} (${attached})`);
-      done.push({ name, ifindex, mode: attached! });
+      done.push({ name, ifindex, mode: attached!, state: 'attached', programId: programIdOn(ifindex, attached!) });
       if (!current) fresh.push(ifindex);
     }
     return done;

@@ -1,68 +1,84 @@
-// `lbctl daemon`: the node. Loads (or re-adopts) the data plane, attaches it, keeps the maps equal to the plan of
-// pool + health + next hops, and serves lbctl and Prometheus. States: loading -> ready -> stopping -> stopped.
-import { createServer, type Server } from 'node:http';
-import { readFileSync } from 'node:fs';
+// `lbctl daemon`: the node's lifecycle. Loads (or re-adopts) the data plane, attaches it, keeps the maps equal to the
+// plan of pool + health + next hops, follows its interfaces, serves lbctl and Prometheus, and stops.
+// States: loading -> ready -> stopping -> stopped, changed only by setState().
 import type { Logger } from 'pino';
 import { RingBuffer } from '../bpf/ringbuf.js';
 import { ifNameToIndex } from '../bpf/system.js';
 import * as layout from '../bpf/layout.js';
-import type {
-  ApplyResult, BackendChange, BackendRef, BackendStatus, ConfigApply, DenyList, Event, Stats, Status,
-} from '../control/api.js';
+import type { ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, Stats, Status } from '../control/api.js';
 import { addBackend, addDeny, removeBackend, removeDeny, setDrained } from '../control/edits.js';
-import { answers, serveControl, type ControlHandlers } from '../control/server.js';
+import type { Edit } from '../control/requests.js';
+import { answers, CLOSE_GRACE_MS, serveControl, type ControlHandlers } from '../control/server.js';
 import { DataPlane, PIN_NAMES } from '../dataplane/dataplane.js';
 import { ensureBpffs, makePinDirectory, PinLock, removePins } from '../dataplane/pindir.js';
 import { Syncer } from '../dataplane/syncer.js';
 import { XlbError } from '../errors.js';
 import { HealthChecker, type Target } from '../health/checker.js';
-import { rootLogger } from '../log.js';
+import type { HttpServer } from '../http.js';
 import { plan, PlanError, type Allocation, type Plan } from '../plan/planner.js';
 import { backendId, backendPort, type Pool } from '../../config/pool.js';
-import { ConfigError, loadConfigFile, parseConfig } from '../../config/load.js';
-import { formatProblem } from '../../config/problem.js';
+import { ConfigError } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
-import { attachAll, detachAll } from './attach.js';
+import { attachAll, detachAll, programIdOn, refuseForeign, type AttachedInterface } from './attach.js';
+import { checkConfig, type ConfigInput } from './config-reader.js';
+import { EventFeed, toEvent } from './events.js';
+import { linkChanges, type LinkChange } from './links.js';
 import { formatMetrics } from './metrics.js';
+import { serveMetrics } from './metrics-server.js';
 import { NextHops } from './nexthops.js';
+import { statsView, statusView } from './views.js';
 
 export interface DaemonOptions {
   configPath: string;
   detachOnExit: boolean;
   verbose: boolean;
+  /** Replace an XDP program xlb did not put on an interface (lbctl daemon --force). */
+  force: boolean;
 }
 
-type State = 'loading' | 'ready' | 'stopping' | 'stopped';
+export type DaemonState = 'loading' | 'ready' | 'stopping' | 'stopped';
 
-const RECENT_EVENTS = 1000;
+/** The states each state may go to. */
+const NEXT: Record<DaemonState, readonly DaemonState[]> = {
+  loading: ['ready', 'stopping'],
+  ready: ['stopping'],
+  stopping: ['stopped'],
+  stopped: [],
+};
+
 const EVENT_POLL_MS = 100;
 const NEXTHOP_REFRESH_MS = 5000;
+/** While a neighbour is being resolved (ARP under way), next hops are read again this soon. */
 const NEXTHOP_RETRY_MS = 500;
 /** How long start waits for backends' neighbours before attaching, so the first packets find their next hops. */
 const NEXTHOP_SETTLE_MS = 3000;
+const LINK_CHECK_MS = 1000;
 
 export class Daemon {
-  private state: State = 'loading';
+  #state: DaemonState = 'loading';
   private readonly started = Date.now();
   private dp?: DataPlane;
   private syncer?: Syncer;
   private allocation?: Allocation;
   private current?: Plan;
   private pool: Pool;
-  private interfaces: Status['interfaces'] = [];
-  private control?: Server;
-  private metrics?: Server;
+  private links: AttachedInterface[] = [];
+  private control?: HttpServer;
+  private metrics?: HttpServer;
   private ring?: RingBuffer;
   private eventTimer?: NodeJS.Timeout;
   private hopTimer?: NodeJS.Timeout;
+  private linkTimer?: NodeJS.Timeout;
   private stopRequested?: boolean;
   private pinLock?: PinLock;
-  /** Event streams of `lbctl events --follow`, ended at stop. */
-  private readonly followers = new Set<NodeJS.WritableStream>();
   private readonly health: HealthChecker;
   private readonly hops: NextHops;
-  private readonly recent: Event[] = [];
-  private readonly listeners = new Set<(e: Event) => void>();
+  private readonly events = new EventFeed();
+  /** Configs being read and checked, by a counter: status shows the oldest. */
+  private readonly reloads = new Map<number, { source: string; since: number }>();
+  private reloadCount = 0;
+  /** Aborted at stop: ends config reads under way. */
+  private readonly stopping = new AbortController();
   /** CLOCK_MONOTONIC ns (the data plane's clock) -> epoch ms. */
   private readonly monoToEpochMs = Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
   /** Every change of the maps goes through here, one at a time; a failed one does not block the next. */
@@ -79,12 +95,25 @@ export class Daemon {
     });
   }
 
+  get state(): DaemonState {
+    return this.#state;
+  }
+
+  /** The one place the state changes. */
+  private setState(next: DaemonState): void {
+    if (!NEXT[this.#state].includes(next)) throw new Error(`daemon state ${this.#state} cannot become ${next}`);
+    this.log.debug({ from: this.#state, to: next }, `state ${next}`);
+    this.#state = next;
+  }
+
   async start(): Promise<void> {
     const node = this.config.node;
-    // Before touching pins or interfaces: a second daemon for the same node must leave the running one alone.
+    // Before touching pins or interfaces: a second daemon for the same node must leave the running one alone, and
+    // another tool's XDP program is not taken off unasked.
     if (await answers(node.controlSocket)) {
       throw new XlbError('XLB_CONFLICT', `another xlb daemon answers on ${node.controlSocket}; stop it first, or give this node its own node.control_socket and node.pin_path`);
     }
+    await refuseForeign(node.interfaces.filter((n) => ifindexOf(n) !== undefined), this.options.force, this.log.child({ module: 'attach' }));
     ensureBpffs(this.log);
     makePinDirectory(node.pinPath);
     this.pinLock = PinLock.acquire(node.pinPath);
@@ -102,22 +131,20 @@ export class Daemon {
     await this.sync();
 
     // Redirect targets exist before the program that uses them runs.
-    for (const name of node.interfaces) {
-      const ifindex = ifNameToIndex(name);
-      const value = Buffer.alloc(8);
-      value.writeUInt32LE(ifindex);
-      dp.map('egress').update(layout.u32Key(ifindex), value);
-    }
-    this.interfaces = attachAll(dp.program, node.interfaces, node.xdpMode, this.log.child({ module: 'attach' }));
+    for (const name of node.interfaces) this.setEgress(ifNameToIndex(name));
+    this.links = attachAll(dp.program, node.interfaces, node.xdpMode, this.log.child({ module: 'attach' }));
 
-    this.ring = new RingBuffer(dp.map('events'), (r) => this.onEvent(layout.event.decode(r)));
+    this.ring = new RingBuffer(dp.map('events'), (r) => this.events.push(toEvent(layout.event.decode(r), this.current, this.monoToEpochMs)));
     dp.map('settings').update(layout.u32Key(0), layout.settings.encode({ events: 1 }));
     this.eventTimer = setInterval(() => this.ring?.consume(), EVENT_POLL_MS);
     this.scheduleNextHops();
+    this.scheduleLinkCheck();
 
     this.control = await serveControl(node.controlSocket, this.handlers(), this.log.child({ module: 'control' }));
-    if (node.metrics) this.metrics = await this.serveMetrics(node.metrics.host, node.metrics.port);
-    this.state = 'ready';
+    if (node.metrics) {
+      this.metrics = await serveMetrics(node.metrics.host, node.metrics.port, () => this.scrape(), this.log.child({ module: 'metrics' }));
+    }
+    this.setState('ready');
     this.log.info({ socket: node.controlSocket, services: this.pool.services.length }, 'ready');
     if (this.stopRequested) await this.stop(this.options.detachOnExit);
   }
@@ -139,19 +166,98 @@ export class Daemon {
     }));
   }
 
-  private scheduleNextHops(): void {
-    const unresolved = [...this.addresses()].some((a) => !this.hops.get(a));
-    this.hopTimer = setTimeout(() => {
-      this.hops.refresh(this.addresses(), this.configuredMacs())
-        .then((changed) => (changed ? this.sync() : undefined))
-        .catch((err) => this.log.error({ err }, 'next-hop refresh failed'))
-        .finally(() => { if (this.state === 'ready') this.scheduleNextHops(); });
-    }, unresolved ? NEXTHOP_RETRY_MS : NEXTHOP_REFRESH_MS);
+  private setEgress(ifindex: number): void {
+    const value = Buffer.alloc(8);
+    value.writeUInt32LE(ifindex);
+    this.dp!.map('egress').update(layout.u32Key(ifindex), value);
   }
 
-  /** Runs `fn` after every change queued before it, whether those succeeded or not. */
-  private serially<T>(fn: () => Promise<T> | T): Promise<T> {
-    const run = this.queue.then(fn, fn);
+  /** Next hops again from a fresh read; the maps follow when anything changed. */
+  private async refreshNextHops(): Promise<void> {
+    if (await this.hops.refresh(this.addresses(), this.configuredMacs())) await this.sync();
+  }
+
+  private scheduleNextHops(): void {
+    const arping = [...this.addresses()].some((a) => this.hops.resolution(a)?.resolve !== undefined);
+    this.hopTimer = setTimeout(() => {
+      this.refreshNextHops()
+        .catch((err) => this.log.error({ err }, 'next-hop refresh failed'))
+        .finally(() => { if (this.#state === 'ready' || this.#state === 'loading') this.scheduleNextHops(); });
+    }, arping ? NEXTHOP_RETRY_MS : NEXTHOP_REFRESH_MS);
+  }
+
+  private scheduleLinkCheck(): void {
+    this.linkTimer = setTimeout(() => {
+      this.followLinks()
+        .catch((err) => this.log.error({ err }, 'following the interfaces failed'))
+        .finally(() => { if (this.#state === 'ready' || this.#state === 'loading') this.scheduleLinkCheck(); });
+    }, LINK_CHECK_MS);
+  }
+
+  /** Notices interfaces that went, came back or lost xlb's program, and acts: see LinkChange. */
+  private async followLinks(): Promise<void> {
+    const programOn = (ifindex: number, mode: AttachedInterface['mode']): number | undefined => {
+      try {
+        return programIdOn(ifindex, mode);
+      } catch {
+        return undefined;
+      }
+    };
+    const changes = linkChanges(this.links, ifindexOf, programOn);
+    for (const change of changes) await this.onLinkChange(change);
+    if (changes.length) await this.refreshNextHops();
+  }
+
+  private async onLinkChange(change: LinkChange): Promise<void> {
+    const link = this.links.find((l) => l.name === change.name)!;
+    const log = this.log.child({ module: 'attach' });
+    const at = new Date().toISOString();
+    switch (change.kind) {
+      case 'lost':
+        link.state = 'missing';
+        link.problem = `gone since ${at}; xlb attaches again when it returns`;
+        log.warn({ interface: link.name, ifindex: link.ifindex }, `${link.name} is gone: its backends get no traffic until it returns`);
+        return;
+      case 'taken':
+        link.state = 'failed';
+        link.problem = change.program
+          ? `since ${at}, XDP program ${change.program} runs on it instead of xlb's`
+          : `since ${at}, no XDP program runs on it: someone took xlb's off`;
+        log.error({ interface: link.name, program: change.program }, `${link.name}: ${link.problem}`);
+        return;
+      case 'back':
+        await this.serially(async () => {
+          if (this.#state === 'stopping' || this.#state === 'stopped') return;
+          try {
+            await refuseForeign([link.name], this.options.force, log);
+            this.dp!.map('egress').delete(layout.u32Key(link.ifindex));
+            this.setEgress(change.ifindex);
+            const [attached] = attachAll(this.dp!.program, [link.name], this.config.node.xdpMode, log);
+            Object.assign(link, attached);
+            delete link.problem;
+            log.info({ interface: link.name, ifindex: change.ifindex }, `${link.name} is back (ifindex ${change.ifindex}): attached again`);
+          } catch (err) {
+            Object.assign(link, { ifindex: change.ifindex, state: 'failed', problem: `back since ${at}, but not attached: ${(err as Error).message}` });
+            log.error({ interface: link.name, err }, `${link.name} is back but xlb could not attach to it: ${(err as Error).message}`);
+          }
+        });
+    }
+  }
+
+  /**
+   * Runs `fn` after every change queued before it, whether those succeeded or not. An `edit` from the control socket
+   * begins only then (and is dropped if it was cancelled meanwhile, or the daemon is stopping).
+   */
+  private serially<T>(fn: () => Promise<T> | T, edit?: Edit): Promise<T> {
+    const turn = async () => {
+      // Each change starts in a turn of its own: between two, the event loop serves the control socket (a client may
+      // cancel its edit), the probes and the timers, however long the queue.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (edit && this.#state === 'stopping') edit.cancel();
+      edit?.begin();
+      return fn();
+    };
+    const run = this.queue.then(turn, turn);
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -167,24 +273,31 @@ export class Daemon {
     });
   }
 
+  /** Plans `pool` and writes the difference; the plan becomes the current one. Call only inside the queue. */
+  private applyPlan(pool: Pool): number {
+    const next = this.planFor(pool);
+    const { writes } = this.syncer!.apply(next);
+    this.allocation = next.allocation;
+    this.current = next;
+    return writes;
+  }
+
   /** Plans the current pool and writes the difference. */
   private sync(): Promise<void> {
     return this.serially(() => {
-      const next = this.planFor(this.pool);
-      const { writes } = this.syncer!.apply(next);
-      this.allocation = next.allocation;
-      this.current = next;
+      if (this.#state === 'stopping' || this.#state === 'stopped') return;
+      const writes = this.applyPlan(this.pool);
       if (writes) this.log.debug({ writes }, 'maps updated');
     });
   }
 
   /**
-   * Makes `edit(pool)` the pool, whole or not at all: the edit sees the pool as the changes queued before it left it,
-   * the result is planned before anything is touched, and the pool changes only once the maps hold it.
+   * Makes `change(pool)` the pool, whole or not at all: the change sees the pool as the edits queued before it left
+   * it, the result is planned before anything is touched, and the pool changes only once the maps hold it.
    */
-  private replacePool(edit: (pool: Pool) => Pool): Promise<ApplyResult> {
+  private replacePool(change: (pool: Pool) => Pool, edit?: Edit): Promise<ApplyResult> {
     return this.serially(async () => {
-      const pool = edit(this.pool);
+      const pool = change(this.pool);
       const previous = this.pool;
       try {
         this.planFor(pool);
@@ -195,12 +308,9 @@ export class Daemon {
       const backends = pool.services.reduce((n, s) => n + s.backends.length, 0);
       this.pool = pool;
       try {
-        await this.hops.refresh(this.addresses(), this.configuredMacs());
+        await this.hops.add(this.addresses(), this.configuredMacs());
         this.health.setTargets(this.targets());
-        const next = this.planFor(pool);
-        const { writes } = this.syncer!.apply(next);
-        this.allocation = next.allocation;
-        this.current = next;
+        const writes = this.applyPlan(pool);
         this.log.info({ writes, services: pool.services.length, backends }, 'pool applied');
         return { writes, services: pool.services.length, backends };
       } catch (err) {
@@ -208,168 +318,113 @@ export class Daemon {
         this.health.setTargets(this.targets());
         // A failed apply may have written part of the change: the pool that stands is written again over it.
         try {
-          const back = this.planFor(previous);
-          this.syncer!.apply(back);
-          this.allocation = back.allocation;
-          this.current = back;
+          this.applyPlan(previous);
         } catch (again) {
           this.log.error({ err: again }, 'could not restore the running pool after a failed change');
         }
         throw err;
       }
-    });
+    }, edit);
   }
 
-  async reload(text?: string, source = this.options.configPath): Promise<ApplyResult> {
-    const { config, problems } = parseConfig(text ?? readFileSync(this.options.configPath, 'utf8'));
-    if (!config) {
-      throw new ConfigError('XLB_CONFIG_INVALID', `${source}: ${problems.length} problem(s); the running pool stays`, problems);
+  /**
+   * Reads and checks a config off the event loop (the daemon's own file, or text from lbctl), then makes its pool
+   * the pool. A config with problems changes nothing.
+   */
+  async reload(input: ConfigInput = { path: this.options.configPath }, source = this.options.configPath, edit?: Edit):
+    Promise<ApplyResult> {
+    if (this.#state !== 'ready') {
+      throw new XlbError('XLB_CONFLICT', `the daemon is ${this.#state}, not ready: nothing was reloaded; try again once it is`);
+    }
+    const key = this.reloadCount++;
+    const since = Date.now();
+    this.reloads.set(key, { source, since });
+    let config: Config | undefined;
+    try {
+      const checked = await checkConfig(input, this.stopping.signal);
+      this.log.info({ source, ms: Date.now() - since, problems: checked.problems.length }, `${source} read and checked`);
+      if (!checked.config) {
+        const n = checked.problems.length;
+        throw new ConfigError('XLB_CONFIG_INVALID', `${source}: ${n} problem${n === 1 ? '' : 's'}; the running pool stays`, checked.problems);
+      }
+      config = checked.config;
+    } finally {
+      this.reloads.delete(key);
     }
     if (JSON.stringify(config.node) !== JSON.stringify(this.config.node)) {
       this.log.warn({ source }, 'node settings changed: they take effect at the next restart; applying the pool only');
     }
-    const result = await this.replacePool(() => config.pool);
-    this.config = { ...this.config, pool: config.pool };
+    const next = config.pool;
+    const result = await this.replacePool(() => next, edit);
+    this.config = { ...this.config, pool: next };
     return result;
   }
 
-  private onEvent(e: layout.Event): void {
-    const services = this.current?.services ?? [];
-    const backends = this.current?.backends ?? [];
-    const svc = services.find((s) => s.id === e.service);
-    const be = backends.find((b) => b.index === e.backend);
-    const proto = (Object.keys(layout.PROTO) as layout.Protocol[]).find((p) => layout.PROTO[p] === e.proto) ?? String(e.proto);
-    const ported = proto === 'tcp' || proto === 'udp';
-    const event: Event = {
-      time: this.monoToEpochMs + Number(e.timeNs / 1_000_000n),
-      kind: layout.OUTCOMES[e.outcome]?.startsWith('drop_') ? 'drop' : 'flow',
-      source: e.src,
-      destination: e.dst,
-      protocol: proto,
-      verdict: layout.OUTCOMES[e.outcome] ?? `outcome ${e.outcome}`,
-    };
-    if (ported) {
-      event.sport = e.sport;
-      event.dport = e.dport;
-    }
-    if (svc) event.service = svc.name;
-    if (be) event.backend = be.value.port ? `${be.value.addr}:${be.value.port}` : be.value.addr;
-    this.recent.push(event);
-    if (this.recent.length > RECENT_EVENTS) this.recent.shift();
-    for (const l of this.listeners) l(event);
-  }
-
   status(): Status {
-    const services = this.pool.services.map((s) => ({
-      name: s.name,
-      vip: s.vip,
-      protocol: s.protocol,
-      ...(s.port === undefined ? {} : { port: s.port }),
-      scheduler: s.scheduler,
-      forwarding: s.forwarding,
-      health: s.health.type,
-      allow: s.allow,
-      backends: s.backends.map((b): BackendStatus => ({
-        address: b.address,
-        ...(backendPort(s, b) ? { port: backendPort(s, b) } : {}),
-        weight: b.weight,
-        drained: b.drained,
-        health: this.health.isUp(backendId(s, b)) ? 'up' : 'down',
-        mac: this.hops.get(b.address)?.mac ?? null,
-      })),
-    }));
-    return {
-      role: 'standalone',
+    const [reload] = this.reloads.values();
+    return statusView({
+      pool: this.pool,
       pid: process.pid,
-      uptime: Math.round((Date.now() - this.started) / 1000),
-      adopted: (this.dp?.pins.adopted.length ?? 0) > 0,
       pinPath: this.config.node.pinPath,
-      interfaces: this.interfaces,
-      services,
-      deny: this.pool.deny,
-    };
+      started: this.started,
+      now: Date.now(),
+      adopted: (this.dp?.pins.adopted.length ?? 0) > 0,
+      interfaces: this.links.map(({ programId: _id, ...status }) => status),
+      ...(reload ? { reload } : {}),
+      health: (id) => this.health.status(id),
+      nextHop: (address) => this.hops.resolution(address),
+    });
   }
 
   stats(): Stats {
     const dp = this.dp!;
-    const num = (c: layout.Counters) => ({ packets: Number(c.packets), bytes: Number(c.bytes), flowsNew: Number(c.flowsNew) });
-    const planned = this.current;
-    const services = this.pool.services.map((s) => {
-      const ps = planned?.services.find((p) => p.name === s.name);
-      const backends = s.backends.map((b) => {
-        const index = planned?.allocation.backends.get(backendId(s, b));
-        const c = index === undefined ? { packets: 0, bytes: 0, flowsNew: 0 } : num(dp.counters('backendStats', index));
-        const port = backendPort(s, b);
-        return { address: b.address, ...(port ? { port } : {}), ...c };
-      });
-      const c = ps ? num(dp.counters('serviceStats', ps.id)) : { packets: 0, bytes: 0, flowsNew: 0 };
-      return { name: s.name, ...c, backends };
+    return statsView({
+      pool: this.pool,
+      plan: this.current,
+      counters: (role, index) => dp.counters(role, index),
+      outcomes: dp.outcomes(),
     });
-    const outcomes = Object.fromEntries(Object.entries(dp.outcomes()).map(([o, c]) => [o, { packets: Number(c.packets), bytes: Number(c.bytes) }]));
-    return { services, outcomes };
   }
 
-  private eventsSuppressed(): number {
-    return this.dp!.map('eventBudget').lookupPerCpu(layout.u32Key(0))
+  private scrape(): string {
+    const suppressed = this.dp!.map('eventBudget').lookupPerCpu(layout.u32Key(0))
       .reduce((n, b) => n + Number(layout.eventBudget.decode(b).suppressed), 0);
-  }
-
-  private async serveMetrics(host: string, port: number): Promise<Server> {
-    const server = createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end('try /metrics\n');
-        return;
-      }
-      try {
-        const text = formatMetrics({
-          status: this.status(), stats: this.stats(), haActive: true,
-          healthTransitions: this.health.transitions(), eventsSuppressed: this.eventsSuppressed(),
-        });
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text);
-      } catch (err) {
-        this.log.error({ err }, 'metrics failed');
-        res.writeHead(500).end();
-      }
+    return formatMetrics({
+      status: this.status(), stats: this.stats(), haActive: true,
+      healthTransitions: this.health.transitions(), eventsSuppressed: suppressed,
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-    this.log.info({ host, port }, `metrics at http://${host}:${port}/metrics`);
-    return server;
   }
 
   private handlers(): ControlHandlers {
     return {
       status: () => this.status(),
       stats: () => this.stats(),
-      applyConfig: (b: ConfigApply) => this.reload(b.yaml, b.source ?? 'the applied config'),
-      addBackend: (c: BackendChange) => this.replacePool((p) => addBackend(p, c)),
-      removeBackend: (r: BackendRef) => this.replacePool((p) => removeBackend(p, r)),
-      setDrained: (r: BackendRef, drained: boolean) => this.replacePool((p) => setDrained(p, r, drained)),
+      applyConfig: (b: ConfigApply, edit) => this.reload({ text: b.yaml }, b.source ?? 'the applied config', edit),
+      addBackend: (c: BackendChange, edit) => this.replacePool((p) => addBackend(p, c), edit),
+      removeBackend: (r: BackendRef, edit) => this.replacePool((p) => removeBackend(p, r), edit),
+      setDrained: (r: BackendRef, drained: boolean, edit) => this.replacePool((p) => setDrained(p, r, drained), edit),
       deny: (): DenyList => ({ deny: this.pool.deny }),
-      addDeny: async (cidr: string) => {
-        await this.replacePool((p) => addDeny(p, cidr));
+      addDeny: async (cidr: string, edit) => {
+        await this.replacePool((p) => addDeny(p, cidr), edit);
         return { deny: this.pool.deny };
       },
-      removeDeny: async (cidr: string) => {
-        await this.replacePool((p) => removeDeny(p, cidr));
+      removeDeny: async (cidr: string, edit) => {
+        await this.replacePool((p) => removeDeny(p, cidr), edit);
         return { deny: this.pool.deny };
       },
-      recentEvents: () => [...this.recent],
-      subscribe: (l, stream) => {
-        this.listeners.add(l);
-        this.followers.add(stream);
-        return () => {
-          this.listeners.delete(l);
-          this.followers.delete(stream);
-        };
-      },
-      detach: async () => {
-        const detached = await this.stop(true);
-        return { detached };
-      },
+      recentEvents: () => this.events.recent(),
+      subscribe: (listener, stream) => this.events.subscribe(listener, stream),
+      detach: async () => ({ detached: await this.stop(true) }),
     };
+  }
+
+  /** Ends what runs on its own: timers, probes, config reads, the event ring. */
+  private quiet(): void {
+    clearInterval(this.eventTimer);
+    clearTimeout(this.hopTimer);
+    clearTimeout(this.linkTimer);
+    this.health.stop();
+    this.stopping.abort();
   }
 
   /**
@@ -377,42 +432,38 @@ export class Daemon {
    * predecessor stay as they were; a fresh install is taken off and unpinned.
    */
   async abort(): Promise<void> {
-    this.state = 'stopping';
-    clearInterval(this.eventTimer);
-    clearTimeout(this.hopTimer);
-    this.health.stop();
+    this.setState('stopping');
+    this.quiet();
     this.ring?.close();
-    this.control?.close();
-    this.metrics?.close();
+    await Promise.all([this.control?.close(0), this.metrics?.close(0)]);
     const fresh = this.dp !== undefined && this.dp.pins.adopted.length === 0;
-    if (fresh && this.interfaces.length) detachAll(this.interfaces.map((i) => i.name), this.log.child({ module: 'attach' }));
+    if (fresh && this.links.length) detachAll(this.links.map((i) => i.name), this.log.child({ module: 'attach' }));
     this.dp?.close();
     if (fresh) removePins(this.config.node.pinPath, PIN_NAMES);
     this.pinLock?.release();
-    this.state = 'stopped';
+    this.setState('stopped');
   }
 
-  /** Stops serving; with `detach`, also takes the program off and removes the pins. Returns what was detached. */
+  /**
+   * Stops serving; with `detach`, also takes the program off and removes the pins. Returns what was detached.
+   * Edits still queued are cancelled (nothing of them applied); answers under way get CLOSE_GRACE_MS, then every
+   * connection of the control socket and the metrics server is ended, however slow its client.
+   */
   async stop(detach: boolean): Promise<string[]> {
-    if (this.state === 'stopping' || this.state === 'stopped') return [];
-    if (this.state === 'loading') {
+    if (this.#state === 'stopping' || this.#state === 'stopped') return [];
+    if (this.#state === 'loading') {
       // start() finishes what it is doing (closing the maps under it would fail it halfway), then stops.
       this.stopRequested = true;
       return [];
     }
-    this.state = 'stopping';
-    clearInterval(this.eventTimer);
-    clearTimeout(this.hopTimer);
-    this.health.stop();
+    this.setState('stopping');
+    this.quiet();
     await this.queue;
-    this.metrics?.close();
-    for (const f of this.followers) f.end();
-    // The control server closes after this request is answered.
-    setImmediate(() => {
-      this.control?.close();
-      this.control?.closeIdleConnections();
-    });
-    let detached: string[] = [];
+    this.events.end();
+    // Not awaited: the answer to POST /detach (which called this) is sent within the grace.
+    for (const server of [this.control, this.metrics]) {
+      server?.close(CLOSE_GRACE_MS).catch((err) => this.log.warn({ err }, 'closing a server failed'));
+    }
     if (this.dp) {
       try {
         this.dp.map('settings').update(layout.u32Key(0), layout.settings.encode({ events: 0 }));
@@ -421,8 +472,11 @@ export class Daemon {
       }
     }
     this.ring?.close();
+    let detached: string[] = [];
     if (detach) {
-      detached = detachAll(this.config.node.interfaces, this.log.child({ module: 'attach' }));
+      // Only where xlb's program runs: not a missing interface, not another tool's program.
+      const ours = this.links.filter((l) => l.state === 'attached').map((l) => l.name);
+      detached = detachAll(ours, this.log.child({ module: 'attach' }));
       this.dp?.close();
       removePins(this.config.node.pinPath, PIN_NAMES);
       this.log.info({ detached }, 'detached; maps unpinned');
@@ -431,42 +485,17 @@ export class Daemon {
       this.log.info('stopped; the program stays attached and forwarding with the pinned maps');
     }
     this.pinLock?.release();
-    this.state = 'stopped';
+    this.setState('stopped');
     setImmediate(() => this.done(0));
     return detached;
   }
 }
 
-export async function runDaemon(options: DaemonOptions): Promise<number> {
-  const log = rootLogger(options.verbose);
-  let config: Config;
+/** The interface's index now; undefined when there is none of that name. */
+function ifindexOf(name: string): number | undefined {
   try {
-    config = loadConfigFile(options.configPath);
-  } catch (err) {
-    // Plain lines, as lbctl config check prints them: this is what an operator reads first.
-    process.stderr.write(`lbctl daemon: ${(err as Error).message}\n`);
-    return 1;
+    return ifNameToIndex(name);
+  } catch {
+    return undefined;
   }
-  const daemon = new Daemon(config, options, log);
-  const stop = (signal: string) => {
-    log.info({ signal }, `${signal}: stopping`);
-    void daemon.stop(options.detachOnExit);
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => {
-    log.info('SIGHUP: reloading the config');
-    daemon.reload().catch((err: ConfigError | Error) => {
-      const problems = 'problems' in err ? err.problems.map(formatProblem) : [];
-      log.error({ err, problems }, `reload rejected, the running pool stays: ${err.message}`);
-    });
-  });
-  try {
-    await daemon.start();
-  } catch (err) {
-    log.error({ err }, `start failed: ${(err as Error).message}`);
-    await daemon.abort().catch((e) => log.error({ err: e }, 'cleanup after the failed start failed'));
-    return 1;
-  }
-  return daemon.finished;
 }

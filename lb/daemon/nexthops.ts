@@ -1,111 +1,132 @@
-// How each backend is reached: the egress interface and next-hop MAC, from the kernel's routes and neighbour table,
-// so an operator never types a MAC for a backend on a connected network.
+// How each backend is reached: the egress interface and next-hop MAC, so an operator never types a MAC for a backend
+// on a connected network. One read of the kernel's tables per refresh (one `ip -batch` process, however many
+// backends), worked out by ./routes.ts; a missing neighbour is asked for by the kernel.
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { NextHop } from '../plan/planner.js';
+import { resolve, type LinkJson, type NeighJson, type Resolution, type RouteJson, type RuleJson, type Tables } from './routes.js';
 
-const run = promisify(execFile);
+interface AddrJson { addr_info?: { family: string; local: string }[] }
 
-/** Neighbour states whose MAC can be used (iproute2's names). */
-const USABLE = new Set(['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NOARP']);
-
-interface RouteJson { dev: string; gateway?: string; prefsrc?: string }
-interface NeighJson { dst: string; dev: string; lladdr?: string; state?: string[] }
-interface LinkJson { ifname: string; ifindex: number; address: string }
-interface AddrJson { addr_info: { family: string; local: string }[] }
-
-async function ipJson<T>(args: string[]): Promise<T> {
-  const { stdout } = await run('ip', ['-j', ...args]);
-  return JSON.parse(stdout || '[]') as T;
+/** What one refresh reads: the tables and the node's own IPv4 addresses. */
+export interface Snapshot extends Tables {
+  own: string[];
 }
 
-export interface Resolution {
-  hop?: NextHop;
-  /** Why there is no hop yet, for status and logs. */
-  problem?: string;
+const BATCH = ['link show', 'addr show', 'rule show', 'route show table all', 'neigh show'];
+const READ_TIMEOUT_MS = 10_000;
+
+/** Reads links, addresses, rules, routes and neighbours (IPv4) with one `ip -4 -j -batch -`. */
+export function readTables(): Promise<Snapshot> {
+  return new Promise((done, fail) => {
+    const child = execFile('ip', ['-4', '-j', '-batch', '-'], { timeout: READ_TIMEOUT_MS, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        if (err) {
+          fail(new Error(`ip -batch failed: ${(stderr || err.message).trim().split('\n')[0]}`));
+          return;
+        }
+        const parts = stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as unknown[]);
+        if (parts.length !== BATCH.length) {
+          fail(new Error(`ip -batch printed ${parts.length} tables, not ${BATCH.length}`));
+          return;
+        }
+        const [links, addrs, rules, routes, neighbours] = parts as [LinkJson[], AddrJson[], RuleJson[], RouteJson[], NeighJson[]];
+        const own = addrs.flatMap((i) => (i.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local)).sort();
+        done({ links, rules, routes, neighbours, own });
+      });
+    child.stdin!.end(`${BATCH.join('\n')}\n`);
+  });
+}
+
+interface Entry {
+  resolution: Resolution;
+  /** The MAC the config gives, if any: a change of it makes the address new again. */
+  configured: string | undefined;
 }
 
 /**
- * Resolves backends to next hops on the XDP interfaces. A backend whose neighbour is not known yet gets a datagram to
- * the discard port, which makes the kernel resolve it; the next refresh picks the MAC up.
+ * The next hop of every backend address. refresh() works everything out again from a fresh read; add() only the
+ * addresses it does not know, so a backend added to a big pool does not wait for everyone else's.
  */
 export class NextHops {
-  private readonly hops = new Map<string, Resolution>();
+  private readonly entries = new Map<string, Entry>();
   private ownAddresses: string[] = [];
 
-  constructor(private readonly interfaces: string[], private readonly log: Logger) {}
+  constructor(
+    private readonly interfaces: readonly string[],
+    private readonly log: Logger,
+    private readonly read: () => Promise<Snapshot> = readTables,
+    private readonly ask: (address: string) => void = poke,
+  ) {}
 
   get(address: string): NextHop | undefined {
-    return this.hops.get(address)?.hop;
+    return this.entries.get(address)?.resolution.hop;
   }
 
-  /** The node's own IPv4 addresses, as of the last refresh. */
+  /** How `address` resolved: the hop, or why there is none; undefined for an address never asked for. */
+  resolution(address: string): Resolution | undefined {
+    return this.entries.get(address)?.resolution;
+  }
+
+  /** The node's own IPv4 addresses, as of the last read. */
   get local(): readonly string[] {
     return this.ownAddresses;
   }
 
-  /** Refreshes until every address has a next hop or `ms` have passed (new neighbours take an ARP round trip). */
+  /** Refreshes until every address has a next hop or `ms` have passed (a new neighbour takes an ARP round trip). */
   async settle(addresses: ReadonlySet<string>, configured: ReadonlyMap<string, string>, ms: number): Promise<void> {
     const until = Date.now() + ms;
     await this.refresh(addresses, configured);
     while ([...addresses].some((a) => !this.get(a)) && Date.now() < until) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((r) => setTimeout(r, 50));
       await this.refresh(addresses, configured);
     }
   }
 
-  /** Refreshes every address; resolves true when any resolution changed. */
+  /** Resolves every address from one fresh read and forgets the others; true when any resolution changed. */
   async refresh(addresses: Iterable<string>, configured: ReadonlyMap<string, string>): Promise<boolean> {
-    const links = new Map((await ipJson<LinkJson[]>(['link', 'show'])).map((l) => [l.ifname, l]));
-    const neighbours = await ipJson<NeighJson[]>(['neigh', 'show']);
-    const own = (await ipJson<AddrJson[]>(['-4', 'addr', 'show']))
-      .flatMap((i) => i.addr_info.filter((a) => a.family === 'inet').map((a) => a.local)).sort();
-    let changed = own.join() !== this.ownAddresses.join();
-    this.ownAddresses = own;
-    const wanted = new Set(addresses);
-    for (const address of wanted) {
-      const next = await this.resolve(address, configured.get(address), links, neighbours);
-      const before = this.hops.get(address);
+    return this.update(new Set(addresses), configured, true);
+  }
+
+  /**
+   * Resolves the addresses not known yet (or whose configured MAC changed), from one read when there are any, and
+   * forgets addresses no longer wanted; the others keep their resolution. True when anything changed.
+   */
+  async add(addresses: Iterable<string>, configured: ReadonlyMap<string, string>): Promise<boolean> {
+    return this.update(new Set(addresses), configured, false);
+  }
+
+  private async update(wanted: Set<string>, configured: ReadonlyMap<string, string>, all: boolean): Promise<boolean> {
+    let changed = false;
+    for (const address of [...this.entries.keys()]) {
+      if (!wanted.has(address)) {
+        this.entries.delete(address);
+        changed = true;
+      }
+    }
+    const todo = [...wanted].filter((a) => all || !this.entries.has(a) || this.entries.get(a)!.configured !== configured.get(a));
+    if (todo.length === 0 && !all) return changed;
+    const tables = await this.read();
+    if (tables.own.join() !== this.ownAddresses.join()) {
+      this.ownAddresses = tables.own;
+      changed = true;
+    }
+    for (const address of todo) {
+      const mac = configured.get(address);
+      const next = resolve(tables, this.interfaces, address, mac);
+      if (next.resolve) this.ask(next.resolve);
+      const before = this.entries.get(address)?.resolution;
       if (JSON.stringify(before) !== JSON.stringify(next)) {
         changed = true;
         if (next.hop) this.log.info({ backend: address, ...next.hop }, `next hop of ${address}: ${next.hop.mac}`);
-        else this.log.warn({ backend: address, problem: next.problem }, `no next hop for ${address}: ${next.problem}`);
+        else if (before?.problem !== next.problem) {
+          this.log.warn({ backend: address, problem: next.problem }, `no next hop for ${address}: ${next.problem}`);
+        }
       }
-      this.hops.set(address, next);
-    }
-    for (const address of [...this.hops.keys()]) {
-      if (!wanted.has(address)) {
-        this.hops.delete(address);
-        changed = true;
-      }
+      this.entries.set(address, { resolution: next, configured: mac });
     }
     return changed;
-  }
-
-  private async resolve(address: string, mac: string | undefined, links: Map<string, LinkJson>,
-    neighbours: NeighJson[]): Promise<Resolution> {
-    let route: RouteJson | undefined;
-    try {
-      [route] = await ipJson<RouteJson[]>(['route', 'get', address]);
-    } catch (err) {
-      return { problem: `no route: ${(err as Error).message.split('\n')[0]}` };
-    }
-    if (!route) return { problem: 'no route' };
-    const link = links.get(route.dev);
-    if (!link) return { problem: `route through unknown interface ${route.dev}` };
-    if (!this.interfaces.includes(route.dev)) {
-      return { problem: `reached through ${route.dev}, which is not in node.interfaces` };
-    }
-    const via = route.gateway ?? address;
-    const known = mac ?? neighbours.find((n) => n.dst === via && n.dev === route!.dev && n.lladdr &&
-      (n.state ?? ['PERMANENT']).some((s) => USABLE.has(s)))?.lladdr;
-    if (!known) {
-      poke(via);
-      return { problem: `resolving ${via} on ${route.dev}` };
-    }
-    return { hop: { ifindex: link.ifindex, mac: known.toLowerCase(), srcMac: link.address } };
   }
 }
 

@@ -206,6 +206,26 @@ export class Lab {
     }
   }
 
+  /** Deletes the LB's `back` veth (and so its switch port `plb`), as a driver unload or a bond change would. */
+  async unplugBack(): Promise<void> {
+    await ipBatch(this.ns.lb, [`link del ${IFACES.lbBack}`]);
+  }
+
+  /** Makes `back` again as build() made it (same MAC and address, its peer on the switch), after unplugBack(). */
+  async plugBack(): Promise<void> {
+    const I = IFACES;
+    await ipBatch(this.ns.lb, [
+      `link add ${I.lbBack} address ${this.macs.lbBack} type veth peer name ${I.swLb} netns ${this.ns.sw}`,
+      `addr add ${this.addresses.lbBack}/24 dev ${I.lbBack}`,
+      `link set ${I.lbBack} up`,
+    ]);
+    await ipBatch(this.ns.sw, [`link set ${I.swLb} master ${I.bridge}`, `link set ${I.swLb} up`]);
+    await this.txOff(this.ns.lb, I.lbBack);
+    await this.txOff(this.ns.sw, I.swLb);
+    await this.attachPass(this.ns.sw, I.swLb);
+    await Promise.all([waitLinksUp(this.ns.lb, LINKS_UP_MS), waitLinksUp(this.ns.sw, LINKS_UP_MS)]);
+  }
+
   /** Kills every spawned process and deletes every namespace this lab created. Idempotent. */
   destroy(): Promise<void> {
     this.destroying ??= (async () => {

@@ -24,18 +24,24 @@ const STATUS: Status = {
   uptime: 3725,
   adopted: true,
   pinPath: '/sys/fs/bpf/xlb',
-  interfaces: [{ name: 'eth0', ifindex: 2, mode: 'native' }, { name: 'back', ifindex: 3, mode: 'generic' }],
+  interfaces: [
+    { name: 'eth0', ifindex: 2, mode: 'native', state: 'attached' },
+    { name: 'back', ifindex: 3, mode: 'generic', state: 'attached' },
+  ],
   services: [
     {
       name: 'ping', vip: '198.18.0.10', protocol: 'icmp', scheduler: 'rr', forwarding: 'nat', health: 'icmp', allow: [],
-      backends: [{ address: '198.18.1.11', weight: 1, drained: false, health: 'up', mac: '02:00:00:00:01:11' }],
+      backends: [{ address: '198.18.1.11', weight: 1, drained: false, health: 'up', probe: 'echo reply', mac: '02:00:00:00:01:11' }],
     },
     {
       name: 'web', vip: '198.18.0.10', protocol: 'tcp', port: 80, scheduler: 'maglev', forwarding: 'nat', health: 'http',
       allow: ['198.18.0.0/16'],
       backends: [
-        { address: '198.18.1.11', port: 8080, weight: 1, drained: false, health: 'up', mac: '02:00:00:00:01:11' },
-        { address: '198.18.1.12', port: 8080, weight: 2, drained: true, health: 'down', mac: null },
+        { address: '198.18.1.11', port: 8080, weight: 1, drained: false, health: 'up', probe: 'HTTP 200', mac: '02:00:00:00:01:11' },
+        {
+          address: '198.18.1.12', port: 8080, weight: 2, drained: true, health: 'down', probe: 'connect ECONNREFUSED', mac: null,
+          unresolved: 'resolving 198.18.1.12 on back',
+        },
       ],
     },
   ],
@@ -298,6 +304,47 @@ test('status prints the node, then aligned tables of services and backends', asy
   t.deepEqual(rowOf(r.stdout, 'web', '198.18.1.12:8080'), ['web', '198.18.1.12:8080', '2', 'down', 'yes', 'unresolved']);
   const down = r.stdout.split('\n').find((l) => l.includes('198.18.1.12:8080'))!;
   t.is(down.indexOf('down'), backends.indexOf('HEALTH'));
+});
+
+test('status says why a backend gets no traffic; UP counts only backends that are up with a next hop', async (t) => {
+  const web = STATUS.services[1]!;
+  const status: Status = {
+    ...STATUS,
+    interfaces: [
+      STATUS.interfaces[0]!,
+      { name: 'back', ifindex: 3, mode: 'generic', state: 'missing', problem: 'gone since 2025-01-02T03:04:05.678Z; xlb attaches again when it returns' },
+    ],
+    services: [STATUS.services[0]!, {
+      ...web,
+      backends: [...web.backends, {
+        address: '198.18.1.13', port: 8080, weight: 1, drained: false, health: 'up', probe: 'HTTP 200', mac: null,
+        unresolved: 'reached through eth9, which is not in node.interfaces',
+      }],
+    }],
+  };
+  // A reload that began 3 s before the answer.
+  const fake = await startFake(t, {
+    'GET /status': (_r, res) => sendJson(res, 200, { ...status, reload: { source: '/etc/xlb/xlb.yaml', since: Date.now() - 3000 } }),
+  });
+  const r = await lbctl(['--socket', fake.socket, 'status']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^interfaces {2}eth0 \(ifindex 2, native\), back \(missing: gone since 2025-01-02T03:04:05\.678Z; xlb attaches again when it returns\)$/m);
+  t.regex(r.stdout, /^reload {6}reading and checking \/etc\/xlb\/xlb\.yaml for ([3-9]|[1-9]\d+)s$/m);
+  t.deepEqual(rowOf(r.stdout, 'web', '198.18.0.10'),
+    ['web', '198.18.0.10', 'tcp', '80', 'maglev', 'nat', 'http', '198.18.0.0/16', '1/3'], 'the unresolved .13 is not up');
+  t.deepEqual(rowOf(r.stdout, 'web', '198.18.1.13:8080'), ['web', '198.18.1.13:8080', '1', 'up', 'no', 'unresolved']);
+  const problems = r.stdout.slice(r.stdout.indexOf('\nproblems\n') + 1).trimEnd().split('\n');
+  t.deepEqual(problems, [
+    'problems',
+    '  web 198.18.1.12:8080 is down: connect ECONNREFUSED',
+    '  web 198.18.1.12:8080 has no next hop: resolving 198.18.1.12 on back',
+    '  web 198.18.1.13:8080 has no next hop: reached through eth9, which is not in node.interfaces',
+  ]);
+
+  const json = await lbctl(['--socket', fake.socket, 'status', '--json']);
+  const { reload, ...rest } = JSON.parse(json.stdout) as Status;
+  t.deepEqual(rest, status);
+  t.is(reload?.source, '/etc/xlb/xlb.yaml');
 });
 
 test('status --json prints the Status object exactly as the API gave it', async (t) => {
@@ -659,6 +706,8 @@ for (const [args, usage, message] of [
   [['stats', '--watch', '0'], 'lbctl stats', /--watch 0 is not a number of seconds/],
   [['config', 'check'], 'lbctl config check <file>', /Not enough non-option arguments/],
   [['daemon'], 'lbctl daemon', /Missing required argument: config/],
+  [['status', '--timeout', '0'], 'lbctl status', /--timeout: "0" is not a number of seconds, more than 0 and at most 86400/],
+  [['deny', 'list', '--timeout', 'soon'], 'lbctl deny list', /--timeout: "soon" is not a number of seconds/],
 ] as const) {
   test(`usage error, exit 2: lbctl ${args.join(' ')}`, async (t) => {
     const fake = await startFake(t);

@@ -34,7 +34,7 @@ async function start(t: ExecutionContext, fail?: unknown) {
   } as unknown as ControlHandlers;
   const server = await serveControl(socket, handlers, pino({ level: 'silent' }));
   t.teardown(() => {
-    server.close();
+    void server.close(0);
     rmSync(dir, { recursive: true, force: true });
   });
   return { socket, calls };

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { LBCTL, sleep, XlbNode } from '../support/daemon.js';
+import { LBCTL, servicesOf, sleep, XlbNode } from '../support/daemon.js';
 
 test('with no BPF filesystem mounted, the daemon mounts one, says so, and serves', async (t) => {
   const node = await XlbNode.create(t);
@@ -36,7 +36,7 @@ test('a second daemon on the same pin_path (its own socket and metrics) is refus
 
   t.true(first.running);
   t.deepEqual(await node.xdpProgIds('front'), progs, 'the program was not swapped');
-  t.deepEqual((await node.status()).services, before.services);
+  t.deepEqual(servicesOf(await node.status()), servicesOf(before));
   t.false(existsSync(`${node.socket}-2`), 'the second socket was never made');
 });
 

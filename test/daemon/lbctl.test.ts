@@ -31,12 +31,16 @@ test('status: the table and the --json Status object', async (t) => {
   t.like(web, { vip: VIP, protocol: 'tcp', port: 80, scheduler: 'maglev', forwarding: 'nat', health: 'http', allow: [] });
   t.deepEqual(web.backends.map((b) => `${b.address}:${b.port}`), node.lab.addresses.backends.map((a) => `${a}:${BACKEND_HTTP_PORT}`));
   for (const [i, b] of web.backends.entries()) {
+    // The probe's detail: the first probe may not have run yet.
+    t.true(b.probe === 'HTTP 200' || b.probe === 'not probed yet', b.probe);
     t.deepEqual(b, {
       address: node.lab.addresses.backends[i], port: BACKEND_HTTP_PORT, weight: 1, drained: false, health: 'up',
-      mac: node.lab.macs.backends[i],
+      probe: b.probe, mac: node.lab.macs.backends[i],
     });
   }
-  t.deepEqual(pingSvc.backends.map((b) => Object.keys(b).sort()), pingSvc.backends.map(() => ['address', 'drained', 'health', 'mac', 'weight']));
+  t.deepEqual(pingSvc.backends.map((b) => Object.keys(b).sort()), pingSvc.backends.map(() => ['address', 'drained', 'health', 'mac', 'probe', 'weight']));
+  for (const i of s.interfaces) t.deepEqual(Object.keys(i).sort(), ['ifindex', 'mode', 'name', 'state']);
+  t.true(s.interfaces.every((i) => i.state === 'attached'));
   // The whole object, as the contract lists its keys.
   t.deepEqual(Object.keys(s).sort(), ['adopted', 'deny', 'interfaces', 'pid', 'pinPath', 'role', 'services', 'uptime']);
 
@@ -275,7 +279,17 @@ test('an open connection stays on its backend when a backend is added', async (t
   t.teardown(() => client.close());
   const first = await client.get('keep');
   t.is(first.status, 200);
-  const add = await node.lbctl(['backend', 'add', 'web', `${node.lab.addresses.backends[0]}:8081`]);
+  // Requests go on over the connection while lbctl runs (and keep it from the server's 5 s keep-alive timeout on a
+  // slow machine).
+  let added = false;
+  const adding = node.lbctl(['backend', 'add', 'web', `${node.lab.addresses.backends[0]}:8081`]).finally(() => (added = true));
+  while (!added) {
+    const during = await client.get('keep');
+    t.is(during.backend, first.backend);
+    t.is(during.localPort, first.localPort);
+    await sleep(500);
+  }
+  const add = await adding;
   t.is(add.code, 0, add.stderr);
   const next = await client.get('keep');
   t.is(next.backend, first.backend);

@@ -2,8 +2,8 @@
 // and the next daemon re-adopts the pins and replaces the program atomically.
 import test from 'ava';
 import { existsSync } from 'node:fs';
-import type { Event } from '../../lb/control/api.js';
-import { httpBurst, ping, sleep, XlbNode } from '../support/daemon.js';
+import type { Event, Stats } from '../../lb/control/api.js';
+import { eventually, httpBurst, ping, sleep, XlbNode } from '../support/daemon.js';
 
 test('restarting the daemon during a ping flood loses no packet', async (t) => {
   t.timeout(90_000);
@@ -12,9 +12,14 @@ test('restarting the daemon during a ping flood loses no packet', async (t) => {
   const first = await node.start();
   t.false((await node.status()).adopted, 'the first daemon creates the maps');
 
-  const flood = ping(lab, ['-i', '0.002', '-c', '2000', '-W', '5'], undefined, 80_000);
+  // 2000 pings over 10 s: long enough for a stop and a start on a loaded machine (asserted below).
+  const flood = ping(lab, ['-i', '0.005', '-c', '2000', '-W', '5'], undefined, 80_000);
   const floodEnded = flood.then(() => Date.now());
-  await sleep(700);
+  // The restart happens while the flood goes through xlb: its first packets are counted.
+  await eventually('the flood counted by xlb', 20_000, async () => {
+    const stats = await node.lbctlJson<Stats>(['stats']);
+    return (stats.services.find((s) => s.name === 'ping')?.packets ?? 0) > 0;
+  });
 
   t.is(await first.stop('SIGTERM'), 0, 'the daemon stops cleanly on SIGTERM');
   // Nobody runs the node now; the program must still be on both interfaces.

@@ -31,7 +31,10 @@ export const LBCTL = fileURLToPath(new URL('../../lb/cli/lbctl.js', import.meta.
 export const METRICS_PORT = 9470;
 /** The VIP of the default config's services. */
 export const VIP = '198.18.100.10';
-const READY_MS = 15_000;
+/** From the spawn: the daemon answers status (it loads, attaches, waits up to 3 s for neighbours). */
+const READY_MS = 40_000;
+/** From the first answer: every backend's next hop is resolved (an ARP round trip, a retry). */
+const RESOLVED_MS = 20_000;
 const STOP_MS = 10_000;
 const LBCTL_TIMEOUT_MS = 30_000;
 const LOG_LINES_SHOWN = 300;
@@ -76,6 +79,8 @@ export interface StartOptions {
   name?: string;
   /** More arguments for `lbctl daemon`. */
   args?: string[];
+  /** More environment for the daemon, e.g. XLB_LOG_LEVEL. */
+  env?: NodeJS.ProcessEnv;
   /**
    * Also wait until every backend's next hop is resolved (status: mac not null). A daemon is ready (answers status)
    * before it has the MACs, and until then the backends get no traffic. @default true
@@ -160,26 +165,31 @@ export class XlbNode {
 
   /**
    * Writes `config` (default: this.config()) to xlb.yaml and starts a daemon with it; resolves once
-   * `lbctl status --json` answers with the new daemon's pid (and every next hop is resolved, see StartOptions). Rejects (with the daemon's log) if it exits first or is
-   * not ready within 15 s.
+   * `lbctl status --json` answers with the new daemon's pid (within 40 s of the spawn), and every next hop is resolved
+   * (within 20 s of that first answer; see StartOptions). Rejects (with the daemon's log) if it exits first or a
+   * deadline passes.
    */
   async start(config: ConfigObject | string = this.config(), opts: StartOptions = {}): Promise<DaemonProcess> {
     const configPath = this.writeConfig(config, opts.name ?? 'xlb.yaml');
-    const d = this.spawnDaemon(configPath, opts.args ?? []);
+    const d = this.spawnDaemon(configPath, opts.args ?? [], opts.env);
     const wantMacs = opts.resolved ?? true;
-    const deadline = Date.now() + READY_MS;
-    let last: RunResult | undefined;
+    let deadline = Date.now() + READY_MS;
+    let answered = false;
     let why = '';
     for (;;) {
       if (!d.running) {
         throw new Error(`the daemon exited (${await d.exited}) before it was ready; its log:\n${d.log}`);
       }
-      last = await this.lbctl(['status', '--json'], { timeoutMs: 5000 });
+      const last = await this.lbctl(['status', '--json'], { timeoutMs: 10_000 });
       why = `lbctl status: ${last.code} ${last.stderr.trim()}`;
       if (last.code === 0) {
         try {
           const s = JSON.parse(last.stdout) as Status;
-          const unresolved = s.services.flatMap((v) => v.backends.filter((b) => b.mac === null).map((b) => b.address));
+          const unresolved = s.services.flatMap((v) => v.backends.filter((b) => b.mac === null).map((b) => `${b.address} (${b.unresolved})`));
+          if (s.pid === d.pid && !answered) {
+            answered = true;
+            deadline = Date.now() + RESOLVED_MS;
+          }
           why = s.pid !== d.pid ? `status answered by pid ${s.pid}, not ${d.pid}`
             : `next hops unresolved: ${[...new Set(unresolved)].join(', ')}`;
           if (s.pid === d.pid && (!wantMacs || unresolved.length === 0)) return d;
@@ -188,16 +198,19 @@ export class XlbNode {
         }
       }
       if (Date.now() > deadline) {
-        throw new Error(`the daemon was not ready within ${READY_MS / 1000} s (${why}); its log:\n${d.log}`);
+        const phase = answered ? `its next hops were not resolved within ${RESOLVED_MS / 1000} s of its first answer`
+          : `it did not answer within ${READY_MS / 1000} s of its start`;
+        throw new Error(`the daemon was not ready: ${phase} (${why}); its log:\n${d.log}`);
       }
       await sleep(200);
     }
   }
 
   /** Starts `lbctl daemon -c configPath` in the LB namespace (see the file comment) and captures its output. */
-  spawnDaemon(configPath: string, args: string[] = []): DaemonProcess {
+  spawnDaemon(configPath: string, args: string[] = [], env?: NodeJS.ProcessEnv): DaemonProcess {
     const child = this.lab.spawnBare(this.lab.ns.lb, [process.execPath, LBCTL, 'daemon', '-c', configPath, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(env ? { env: { ...process.env, ...env } } : {}),
     });
     let log = '';
     child.stdout!.setEncoding('utf8').on('data', (s: string) => (log += s));
@@ -368,6 +381,14 @@ export function run(cmd: string, args: string[], timeoutMs = LBCTL_TIMEOUT_MS, i
       resolve({ stdout, stderr, code: code ?? (signal ? 128 + signalNumber(signal) : 127) });
     });
   });
+}
+
+/**
+ * A status's services without what the probes last found (`probe` changes with every probe): what tests compare
+ * to say the pool stayed as it was.
+ */
+export function servicesOf(s: Status): unknown[] {
+  return s.services.map((v) => ({ ...v, backends: v.backends.map(({ probe: _probe, ...b }) => b) }));
 }
 
 /** Calls `fn` every `everyMs` until it returns a value other than undefined/false, or throws after `ms`. */

@@ -3,8 +3,10 @@ import type { ArgumentsCamelCase } from 'yargs';
 import type { DaemonArgs } from './daemon.js';
 
 export async function daemon(args: ArgumentsCamelCase<DaemonArgs>): Promise<void> {
-  const { runDaemon } = await import('../../daemon/daemon.js');
-  const code = await runDaemon({ configPath: args.config, detachOnExit: args.detachOnExit, verbose: args.verbose });
+  const { runDaemon } = await import('../../daemon/main.js');
+  const code = await runDaemon({
+    configPath: args.config, detachOnExit: args.detachOnExit, verbose: args.verbose, force: args.force,
+  });
   // The daemon reports its own errors; lbctl only ends with its exit code.
   if (code !== 0) process.exitCode = code;
 }

@@ -1,10 +1,11 @@
-// `lbctl daemon -c FILE [--detach-on-exit]`: the declaration; the handler is in daemon.handler.ts.
+// `lbctl daemon -c FILE [--detach-on-exit] [--force]`: the declaration; the handler is in daemon.handler.ts.
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from './global.js';
 
 export interface DaemonArgs extends GlobalArgs {
   config: string;
   'detach-on-exit': boolean;
+  force: boolean;
 }
 
 export const daemonCommand: CommandModule<GlobalArgs, DaemonArgs> = {
@@ -18,6 +19,12 @@ export const daemonCommand: CommandModule<GlobalArgs, DaemonArgs> = {
         describe: 'remove the program from the interfaces when the daemon stops (by default it keeps forwarding ' +
           'with the pinned maps until the next daemon adopts them)',
       })
+      .option('force', {
+        type: 'boolean',
+        default: false,
+        describe: 'replace an XDP program that xlb did not put on an interface (by default the daemon refuses to ' +
+          'start and names it); the replaced program does not come back when xlb stops',
+      })
       .option('config', {
         alias: 'c',
         type: 'string',
@@ -26,6 +33,7 @@ export const daemonCommand: CommandModule<GlobalArgs, DaemonArgs> = {
         describe: 'the node\'s config file',
       })
       .example('$0 daemon -c /etc/xlb/xlb.yaml', 'run the node described by /etc/xlb/xlb.yaml')
-      .example('$0 daemon -c xlb.yaml --detach-on-exit', 'run it, and detach XDP when it stops'),
+      .example('$0 daemon -c xlb.yaml --detach-on-exit', 'run it, and detach XDP when it stops')
+      .example('$0 daemon -c xlb.yaml --force', 'run it even where another tool\'s XDP program is attached'),
   handler: async (args) => (await import('./daemon.handler.js')).daemon(args),
 };

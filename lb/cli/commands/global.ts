@@ -1,14 +1,26 @@
-// The options every lbctl verb takes (--socket, -c/--config, --verbose) and how they resolve to a control socket.
-// The config modules (and the YAML parser) are loaded only when -c is given: most verbs never need them.
+// The options every lbctl verb takes (--socket, -c/--config, --timeout, --verbose) and how they resolve to a control
+// socket. The config modules (and the YAML parser) are loaded only when -c is given: most verbs never need them.
 import type { Argv } from 'yargs';
 import { DEFAULTS } from '../../../config/types.js';
 import { ControlClient } from '../client.js';
-import { CliError } from '../errors.js';
+import { CliError, UsageError } from '../errors.js';
 
 export interface GlobalArgs {
   socket?: string;
   config?: string;
+  /** Seconds to wait for the daemon's answer. */
+  timeout?: number;
   verbose: boolean;
+}
+
+const DEFAULT_TIMEOUT_S = 30;
+
+/** --timeout SECONDS: a positive number, at most a day. */
+function parseTimeout(v: unknown): number {
+  const s = String(v);
+  const n = /^[0-9]*\.?[0-9]+$/.test(s) ? Number(s) : NaN;
+  if (!(n > 0 && n <= 86400)) throw new UsageError(`--timeout: "${s}" is not a number of seconds, more than 0 and at most 86400`);
+  return n;
 }
 
 /** The environment variable naming the control socket when neither --socket nor -c is given. */
@@ -28,6 +40,15 @@ export function withGlobalOptions(y: Argv): Argv<GlobalArgs> {
       type: 'string',
       requiresArg: true,
       describe: 'the node\'s config file (its node.control_socket is the socket)',
+      global: true,
+    })
+    .option('timeout', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'seconds to wait for the daemon\'s answer; a change it has not begun by then is cancelled and ' +
+        'reported as not applied, one under way is waited for',
+      defaultDescription: String(DEFAULT_TIMEOUT_S),
+      coerce: parseTimeout,
       global: true,
     })
     .option('verbose', {
@@ -78,6 +99,6 @@ async function controlSocketOf(file: string): Promise<string> {
   return socket;
 }
 
-export async function clientFor(args: Pick<GlobalArgs, 'socket' | 'config'>): Promise<ControlClient> {
-  return new ControlClient(await resolveSocket(args));
+export async function clientFor(args: Pick<GlobalArgs, 'socket' | 'config' | 'timeout'>): Promise<ControlClient> {
+  return new ControlClient(await resolveSocket(args), { timeoutMs: (args.timeout ?? DEFAULT_TIMEOUT_S) * 1000 });
 }
