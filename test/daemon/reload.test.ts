@@ -2,7 +2,7 @@
 // the running pool stays when it is refused); one over the limit is refused without being read.
 import test from 'ava';
 import { stringify } from 'yaml';
-import { MAX_CONFIG_BYTES } from '../../config/limits.js';
+import { configSizeProblem, MAX_CONFIG_BYTES } from '../../config/limits.js';
 import { eventually, webService, XlbNode } from '../support/daemon.js';
 
 /** A probe every 200 ms, down after one failure: each later failure is logged (at debug) with its time. */
@@ -25,7 +25,7 @@ test('a big config is checked off the event loop: status answers and probes go o
   await eventually('b1 down', 20_000, async () => (await node.status()).services[0]!.backends[0]!.health === 'down');
 
   // Just under the size limit, and more deny entries than the data plane holds: read and checked in full, then
-  // refused by the planner.
+  // refused by the pool's rules.
   const plain = stringify(config);
   const big = withDeny(plain, Math.floor((MAX_CONFIG_BYTES - plain.length) / 21));
   t.true(big.length < MAX_CONFIG_BYTES && big.length > MAX_CONFIG_BYTES * 0.9, `${big.length} bytes`);
@@ -52,7 +52,8 @@ test('a big config is checked off the event loop: status answers and probes go o
   t.true(probes.length >= 2, `probes went on while the config was checked (${to - from} ms): ${probes.length}`);
 
   const rejected = entries.find((e) => typeof e.msg === 'string' && e.msg.startsWith('reload rejected'))!;
-  t.regex(rejected.msg as string, /too many deny entries: \d+, the data plane holds 16384/);
+  t.regex(rejected.msg as string, /: 1 problem; the running pool stays$/);
+  t.regex((rejected.problems as string[])[0]!, /^deny: \d+ entries, more than the 16384 the data plane holds$/);
   const after = await node.status();
   t.deepEqual(after.deny, [], 'the running pool stays');
   t.is(after.reload, undefined);
@@ -71,10 +72,10 @@ test('a config over the size limit is refused without being read, by SIGHUP and 
   d.signal('SIGHUP');
   await eventually('the reload rejected', 30_000, async () => d.log.slice(logged).includes('reload rejected'));
   const rejected = d.logEntries().find((e) => typeof e.msg === 'string' && e.msg.startsWith('reload rejected'))!;
-  t.deepEqual(rejected.problems, [`the file is ${size} bytes, over the limit of ${MAX_CONFIG_BYTES} bytes for a config; nothing was read`]);
+  t.deepEqual(rejected.problems, [configSizeProblem(size)!.message]);
 
   const apply = await node.lbctl(['config', 'apply', file]);
   t.is(apply.code, 1);
-  t.regex(apply.stderr, new RegExp(`over the limit of ${MAX_CONFIG_BYTES} bytes for a config`));
+  t.regex(apply.stderr, new RegExp(`over the limit of ${MAX_CONFIG_BYTES} bytes`));
   t.deepEqual((await node.status()).services.map((s) => s.name), ['ping', 'web']);
 });
