@@ -117,8 +117,11 @@ function detachOne(ifindex: number, log: Logger): void {
   }
 }
 
-/** Takes whatever XDP program runs on each named interface off it; missing interfaces are skipped. */
-export function detachAll(names: string[], log: Logger): string[] {
+/**
+ * Takes xlb's program off each named interface; missing interfaces are skipped, and another tool's program stays
+ * where it is (logged). Returns the interfaces it was taken off.
+ */
+export async function detachAll(names: string[], log: Logger): Promise<string[]> {
   const detached: string[] = [];
   for (const name of names) {
     let ifindex: number;
@@ -128,6 +131,11 @@ export function detachAll(names: string[], log: Logger): string[] {
       continue;
     }
     if (!attachedMode(ifindex)) continue;
+    const prog = await xdpProgramOn(name);
+    if (prog && prog.name !== layout.PROGRAM) {
+      log.warn({ interface: name, program: prog }, `left XDP program ${prog.id} "${prog.name}" on ${name}: xlb did not put it there`);
+      continue;
+    }
     detachOne(ifindex, log);
     log.info({ interface: name }, `detached from ${name}`);
     detached.push(name);

@@ -437,7 +437,7 @@ export class Daemon {
     this.ring?.close();
     await Promise.all([this.control?.close(0), this.metrics?.close(0)]);
     const fresh = this.dp !== undefined && this.dp.pins.adopted.length === 0;
-    if (fresh && this.links.length) detachAll(this.links.map((i) => i.name), this.log.child({ module: 'attach' }));
+    if (fresh && this.links.length) await detachAll(this.links.map((i) => i.name), this.log.child({ module: 'attach' }));
     this.dp?.close();
     if (fresh) removePins(this.config.node.pinPath, PIN_NAMES);
     this.pinLock?.release();
@@ -476,7 +476,7 @@ export class Daemon {
     if (detach) {
       // Only where xlb's program runs: not a missing interface, not another tool's program.
       const ours = this.links.filter((l) => l.state === 'attached').map((l) => l.name);
-      detached = detachAll(ours, this.log.child({ module: 'attach' }));
+      detached = await detachAll(ours, this.log.child({ module: 'attach' }));
       this.dp?.close();
       removePins(this.config.node.pinPath, PIN_NAMES);
       this.log.info({ detached }, 'detached; maps unpinned');

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { httpBurst, sleep, XlbNode } from '../support/daemon.js';
+import { httpBurst, LBCTL, sleep, XlbNode } from '../support/daemon.js';
 
 const PASS_OBJ = fileURLToPath(new URL('../../bpf/pass.o', import.meta.url));
 
@@ -57,4 +57,23 @@ test('with --force the daemon replaces the foreign program, warns naming it, and
   const again = await node.start();
   t.false(again.logEntries().some((e) => e.level === 40 && e.interface === 'front'), again.log);
   t.true((await node.status()).adopted);
+});
+
+test('lbctl detach without a daemon takes off xlb\'s program only; another tool\'s stays', async (t) => {
+  t.timeout(90_000);
+  const node = await XlbNode.create(t);
+  const d = await node.start();
+  await d.stop();
+  t.true((await node.xdpProgIds('front')).length > 0, 'a stopped daemon leaves its program forwarding');
+  // Someone puts another program on back meanwhile.
+  await node.lab.exec(node.lab.ns.lb, ['ip', 'link', 'set', 'dev', 'back', 'xdp', 'off']);
+  const foreign = await attachPass(node, 'back');
+
+  const r = await node.lab.exec(node.lab.ns.lb, [process.execPath, LBCTL, 'detach', '-c', d.configPath], { bare: true });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^no daemon running: detached from front; removed xlb's pins in /);
+  t.deepEqual(await node.xdpProgIds('front'), []);
+  t.deepEqual(await node.xdpProgIds('back'), [foreign.id], 'the foreign program stays');
+  const logged = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string });
+  t.true(logged.some((e) => e.msg === `left XDP program ${foreign.id} "xlb_pass" on back: xlb did not put it there`), r.stderr);
 });

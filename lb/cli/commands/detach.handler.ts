@@ -19,7 +19,7 @@ export async function detach(args: GlobalArgs): Promise<void> {
     // A daemon on another socket may still own the pins: it is refused (XLB_CONFLICT) rather than pulled from under.
     const lock = existsSync(node.pinPath) ? PinLock.acquire(node.pinPath) : undefined;
     try {
-      const detached = detachAll(node.interfaces, rootLogger(Boolean(args.verbose)).child({ module: 'detach' }));
+      const detached = await detachAll(node.interfaces, rootLogger(Boolean(args.verbose)).child({ module: 'detach' }));
       const removed = lock ? removePins(node.pinPath, PIN_NAMES) : [];
       const attached = detached.length ? `detached from ${detached.join(', ')}` : 'nothing was attached';
       writeOut([`no daemon running: ${attached}; ${removed.length ? `removed xlb's pins in ${node.pinPath}` : 'no pins'}`]);
