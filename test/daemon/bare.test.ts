@@ -65,3 +65,26 @@ test('a failed first start and lbctl detach remove only xlb\'s pins, never anoth
   t.deepEqual(readdirSync(node.pinDir), ['other_tool']);
   execFileSync('rm', [`${node.pinDir}/other_tool`]);
 });
+
+test('a control socket where no directory can be made, or on a read-only filesystem: one clear line, exit 1, nothing left', async (t) => {
+  t.timeout(90_000);
+  const node = await XlbNode.create(t);
+  const bare = (cmd: string[]) => node.lab.exec(node.lab.ns.lb, cmd, { bare: true, timeoutMs: 30_000 });
+  const start = async (socket: string) => {
+    const file = node.writeConfig(node.config({ node: { control_socket: socket } }), 'socket.yaml');
+    return bare([process.execPath, LBCTL, 'daemon', '-c', file]);
+  };
+
+  // procfs answers ENOENT to mkdir, where Node's recursive mkdir spins forever.
+  const proc = await start('/proc/xlb-nowhere/xlb.sock');
+  t.is(proc.code, 1, proc.stderr);
+  t.regex(proc.stderr, /start failed: cannot create \/proc\/xlb-nowhere for node\.control_socket: ENOENT: no such file or directory/);
+
+  // A read-only directory (in the lab's own mount namespace).
+  t.is((await bare(['sh', '-c', 'mkdir -p /run/xlb-ro && mount -t tmpfs -o ro tmpfs /run/xlb-ro'])).code, 0);
+  const ro = await start('/run/xlb-ro/sub/xlb.sock');
+  t.is(ro.code, 1, ro.stderr);
+  t.regex(ro.stderr, /start failed: cannot create \/run\/xlb-ro\/sub for node\.control_socket: EROFS: read-only file system/);
+  t.deepEqual(await node.xdpProgIds('front'), [], 'nothing left attached');
+  t.false(existsSync(`${node.pinDir}/xlb_services`), 'nothing left pinned');
+});
