@@ -151,15 +151,16 @@ async function demo(s: Settings, keep: boolean): Promise<number> {
   ]);
   note(`lab up in ${seconds(performance.now() - t0)}`);
 
-  const daemonArgs = ['daemon', '-c', CONFIG_REL, ...(keep ? [] : ['--detach-on-exit'])];
-  command(`ip netns exec ${lab.ns.lb} lbctl ${daemonArgs.join(' ')} 2>${LOG} &`);
+  const exitArgs = keep ? [] : ['--detach-on-exit'];
+  command(`ip netns exec ${lab.ns.lb} lbctl daemon -c ${CONFIG_REL} ${exitArgs.join(' ')} 2>${LOG} &`);
   const t1 = performance.now();
   const log = openSync(LOG, 'w');
   try {
     // In the lab's own mount namespace, where /sys/fs/bpf starts unmounted as on a fresh machine: the daemon mounts
     // it, and the pins go with the lab. With --keep it must outlive this process, so setsid -f forks it out of reach
     // of the lab's parent-death signal.
-    const argv = [process.execPath, LBCTL, ...daemonArgs];
+    // Entering a mount namespace starts at its root directory: the config goes by its absolute path.
+    const argv = [process.execPath, LBCTL, 'daemon', '-c', CONFIG, ...exitArgs];
     daemon = lab.spawnBare(lab.ns.lb, keep ? ['setsid', '-f', ...argv] : argv, { cwd: ROOT, stdio: ['ignore', log, log] });
   } finally {
     closeSync(log);
