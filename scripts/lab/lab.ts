@@ -8,6 +8,15 @@
 // router until someone attaches xlb to front/back. Interface names inside each namespace are fixed; namespace names
 // are "<prefix>-client", "-lb", "-sw", "-b1".."-bN".
 //
+// With `pair: true` there are two LBs, as an HA pair has them:
+//
+//  client ns [c0 198.18.0.1/24] --veth-- [pc] sw ns (fbr) [pf1] --veth-- [front 198.18.0.2/24] lb ns  [back 198.18.1.2/24]
+//                                                          [pf2] --veth-- [front 198.18.0.3/24] lb2 ns [back 198.18.1.3/24]
+//  sw ns: br0 with ports plb (lb's back), plb2 (lb2's back), pb1..pbN
+//
+// The client has no routes: VIPs sit in its own subnet, reachable once a node answers ARP for them; the backends'
+// gateway 198.18.1.1 is nobody's until the active node floats it.
+//
 // What runs the daemon (spawnBare, exec with bare) enters a namespace's network and the lab's own mount namespace,
 // where /sys/fs/bpf starts unmounted as on a fresh machine: `ip netns exec` would remount /sys, and the host's bpffs
 // is never touched.
@@ -32,9 +41,12 @@ export const IFACES = {
   client: 'c0',
   lbFront: 'front',
   lbBack: 'back',
-  /** The switch port facing the LB's back (carries the XDP_PASS program). */
+  /** The switch port facing the LB's back (carries the XDP_PASS program); lb2's is plb2. */
   swLb: 'plb',
   bridge: 'br0',
+  /** A pair's client-side bridge, and the switch port facing the client on it. */
+  frontBridge: 'fbr',
+  swClient: 'pc',
   backend: 'eth0',
 } as const;
 export const MAX_BACKENDS = 80;
@@ -47,6 +59,8 @@ const LINKS_UP_MS = 10_000;
 const PREFIX_RE = /^[A-Za-z0-9_]{1,32}$/;
 
 export interface LabOptions {
+  /** Two load balancers on a client bridge and the backend bridge (see the file comment). Default false. */
+  pair?: boolean;
   /** Namespace name prefix (letters, digits, underscore). Default "xlbt" + 4 random hex digits. */
   prefix?: string;
   /** Number of backends, 1..MAX_BACKENDS. Default 3. */
@@ -77,11 +91,24 @@ export interface ExecResult {
 /** Every lab between the start of its create() and the end of its destroy(); exit handlers clean these. */
 const live = new Set<Lab>();
 
+/** One load balancer's namespace, its interfaces' addresses and MACs. */
+export interface LabLb {
+  ns: string;
+  front: string;
+  back: string;
+  frontMac: string;
+  backMac: string;
+}
+
 export class Lab {
   readonly prefix: string;
   readonly ns: { client: string; lb: string; sw: string; backends: string[] };
   readonly addresses: { client: string; lbFront: string; lbBack: string; backends: string[] };
   readonly macs: { client: string; lbFront: string; lbBack: string; backends: string[] };
+  /** The load balancers: the one of ns.lb, and in a pair a second one. */
+  readonly lbs: LabLb[];
+  /** The backends' default gateway: the LB's back address, or in a pair the address the active node floats. */
+  readonly gateway: string;
   /** "b1".."bN": the backends' names, as their servers report them. */
   readonly backendNames: string[];
 
@@ -92,7 +119,7 @@ export class Lab {
   private readonly servers: (ChildProcess | undefined)[];
   private destroying?: Promise<void>;
 
-  private constructor(prefix: string, count: number, dsrVips: string[]) {
+  private constructor(prefix: string, count: number, dsrVips: string[], readonly pair: boolean) {
     this.prefix = prefix;
     this.dsrVips = dsrVips;
     const ids = Array.from({ length: count }, (_, i) => i + 1);
@@ -106,9 +133,10 @@ export class Lab {
     this.addresses = {
       client: '198.18.0.1',
       lbFront: '198.18.0.2',
-      lbBack: '198.18.1.1',
+      lbBack: pair ? '198.18.1.2' : '198.18.1.1',
       backends: ids.map((k) => `198.18.1.${10 + k}`),
     };
+    this.gateway = '198.18.1.1';
     // The same MACs as ./harness.ts uses for its frames.
     this.macs = {
       client: '02:c1:00:00:00:01',
@@ -118,6 +146,12 @@ export class Lab {
         (a) => ['02', 'be', ...a.split('.').map((n) => Number(n).toString(16).padStart(2, '0'))].join(':'),
       ),
     };
+    this.lbs = [{ ns: this.ns.lb, front: this.addresses.lbFront, back: this.addresses.lbBack, frontMac: this.macs.lbFront,
+      backMac: this.macs.lbBack }];
+    if (pair) {
+      this.lbs.push({ ns: `${prefix}-lb2`, front: '198.18.0.3', back: '198.18.1.3', frontMac: '02:1b:00:00:01:01',
+        backMac: '02:1b:00:00:01:02' });
+    }
     this.servers = ids.map(() => undefined);
   }
 
@@ -137,7 +171,7 @@ export class Lab {
     const dsrVips = options.dsrVips ?? [];
     for (const vip of dsrVips) if (!isIPv4(vip)) throw new RangeError(`lab: bad DSR VIP ${JSON.stringify(vip)}`);
 
-    const lab = new Lab(prefix, count, dsrVips);
+    const lab = new Lab(prefix, count, dsrVips, options.pair ?? false);
     live.add(lab);
     try {
       await lab.build();
@@ -308,6 +342,13 @@ export class Lab {
   private async build(): Promise<void> {
     if (!existsSync(PASS_OBJ)) throw new Error(`lab: ${PASS_OBJ} is missing (run scripts/build)`);
     this.mountNs = await MountNamespace.create({ bpffs: false });
+    if (this.pair) await this.buildPair();
+    else await this.buildSingle();
+    await this.buildBackends();
+    await Promise.all(this.created.map((ns) => waitLinksUp(ns, LINKS_UP_MS)));
+  }
+
+  private async buildSingle(): Promise<void> {
     const { client, lb, sw } = this.ns;
     const a = this.addresses;
     const m = this.macs;
@@ -341,7 +382,56 @@ export class Lab {
     await this.txOff(sw, I.swLb);
     await this.attachPass(client, I.client);
     await this.attachPass(sw, I.swLb);
+  }
 
+  private async buildPair(): Promise<void> {
+    const { client, sw } = this.ns;
+    const I = IFACES;
+    for (const ns of [client, sw, ...this.lbs.map((l) => l.ns)]) await this.addNamespace(ns);
+    await ipBatch(sw, [
+      `link add ${I.bridge} type bridge stp_state 0 forward_delay 0`,
+      `link add ${I.frontBridge} type bridge stp_state 0 forward_delay 0`,
+      `link set ${I.bridge} up`,
+      `link set ${I.frontBridge} up`,
+    ]);
+    await ipBatch(client, [
+      `link add ${I.client} address ${this.macs.client} type veth peer name ${I.swClient} netns ${sw}`,
+      `addr add ${this.addresses.client}/24 dev ${I.client}`,
+      `link set ${I.client} up`,
+    ]);
+    for (const [k, lb] of this.lbs.entries()) {
+      const front = `pf${k + 1}`;
+      const back = k === 0 ? I.swLb : `${I.swLb}${k + 1}`;
+      await this.sysctl(lb.ns, { 'net.ipv4.ip_forward': 1, 'net.ipv4.conf.all.forwarding': 1 });
+      await ipBatch(lb.ns, [
+        `link add ${I.lbFront} address ${lb.frontMac} type veth peer name ${front} netns ${sw}`,
+        `link add ${I.lbBack} address ${lb.backMac} type veth peer name ${back} netns ${sw}`,
+        `addr add ${lb.front}/24 dev ${I.lbFront}`,
+        `addr add ${lb.back}/24 dev ${I.lbBack}`,
+        `link set ${I.lbFront} up`,
+        `link set ${I.lbBack} up`,
+      ]);
+      await ipBatch(sw, [
+        `link set ${front} master ${I.frontBridge}`, `link set ${front} up`,
+        `link set ${back} master ${I.bridge}`, `link set ${back} up`,
+      ]);
+      for (const dev of [I.lbFront, I.lbBack]) await this.txOff(lb.ns, dev);
+      // The LBs send with XDP_TX and redirects: the switch ports facing them run a program.
+      for (const port of [front, back]) {
+        await this.txOff(sw, port);
+        await this.attachPass(sw, port);
+      }
+    }
+    await ipBatch(sw, [`link set ${I.swClient} master ${I.frontBridge}`, `link set ${I.swClient} up`]);
+    await this.txOff(client, I.client);
+    await this.txOff(sw, I.swClient);
+  }
+
+  private async buildBackends(): Promise<void> {
+    const { sw } = this.ns;
+    const a = this.addresses;
+    const m = this.macs;
+    const I = IFACES;
     for (const [i, ns] of this.ns.backends.entries()) {
       const port = `pb${i + 1}`;
       await this.addNamespace(ns);
@@ -358,13 +448,12 @@ export class Lab {
         `addr add ${a.backends[i]}/24 dev ${I.backend}`,
         ...this.dsrVips.map((vip) => `addr add ${vip}/32 dev lo`),
         `link set ${I.backend} up`,
-        `route add default via ${a.lbBack}`,
+        `route add default via ${this.gateway}`,
       ]);
       await ipBatch(sw, [`link set ${port} master ${I.bridge}`, `link set ${port} up`]);
       await this.txOff(ns, I.backend);
       await this.txOff(sw, port);
     }
-    await Promise.all(this.created.map((ns) => waitLinksUp(ns, LINKS_UP_MS)));
   }
 }
 

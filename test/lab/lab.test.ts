@@ -16,7 +16,7 @@ async function createLab(t: { teardown(fn: () => Promise<void>): void }, options
 }
 
 function allNamespaces(lab: Lab): string[] {
-  return [lab.ns.client, lab.ns.lb, lab.ns.sw, ...lab.ns.backends];
+  return [lab.ns.client, ...lab.lbs.map((l) => l.ns), lab.ns.sw, ...lab.ns.backends];
 }
 
 async function withPrefix(prefix: string): Promise<string[]> {
@@ -157,6 +157,30 @@ test('the bare side: the LB\'s network and a mount namespace of the lab\'s own, 
   await lab.exec(lab.ns.lb, ['mkdir', '/sys/fs/bpf/xlbt-probe'], { bare: true });
   t.true(existsSync(lab.inMounts('/sys/fs/bpf/xlbt-probe')), 'reachable from here');
   t.false(existsSync('/sys/fs/bpf/xlbt-probe'), 'not on the host');
+});
+
+test('a pair: two LBs on the client bridge and the backend bridge; the backends\' gateway is whoever floats it', async (t) => {
+  const lab = await createLab(t, { pair: true, backends: 2 });
+  t.is(lab.lbs.length, 2);
+  const [a, b] = lab.lbs;
+  for (const lb of [a!, b!]) {
+    const ping = await lab.exec(lab.ns.client, ['ping', '-n', '-c', '1', '-W', '2', lb.front]);
+    t.is(ping.code, 0, `the client reaches ${lb.ns}'s front on its own subnet: ${ping.stdout}`);
+    const neigh = await lab.exec(lab.ns.client, ['ip', '-j', 'neigh', 'show', lb.front]);
+    t.is((JSON.parse(neigh.stdout) as { lladdr: string }[])[0]!.lladdr, lb.frontMac);
+    const back = await lab.exec(lb.ns, ['ping', '-n', '-c', '1', '-W', '2', lab.addresses.backends[0]!]);
+    t.is(back.code, 0, `${lb.ns} reaches a backend: ${back.stdout}`);
+  }
+  // Nobody holds the gateway yet; once b floats it, the backends' replies to the client go through b.
+  const none = await lab.exec(lab.ns.backends[0]!, ['ping', '-n', '-c', '1', '-W', '1', lab.addresses.client]);
+  t.not(none.code, 0);
+  await lab.exec(b!.ns, ['ip', 'addr', 'add', `${lab.gateway}/24`, 'dev', 'back']);
+  // (Through xlb the client never sees a backend's address; here it needs a way back.)
+  await lab.exec(lab.ns.client, ['ip', 'route', 'add', '198.18.1.0/24', 'via', b!.front]);
+  const via = await lab.exec(lab.ns.backends[0]!, ['ping', '-n', '-c', '1', '-W', '2', lab.addresses.client]);
+  t.is(via.code, 0, via.stdout + via.stderr);
+  const route = await lab.exec(lab.ns.backends[0]!, ['ip', '-j', 'neigh', 'show', lab.gateway]);
+  t.is((JSON.parse(route.stdout) as { lladdr: string }[])[0]!.lladdr, b!.backMac);
 });
 
 test('dsrVips: backends hold the VIPs on lo and do not answer ARP for them', async (t) => {
