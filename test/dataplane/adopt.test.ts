@@ -19,7 +19,8 @@ test('adopting maps recovers the allocation, rewrites nothing, and keeps every f
   const pinned = sports.map((sport) => parseFrame(h.run(clientFrame({ proto: 'tcp', sport, dport: 80, tcpFlags: TCP_FLAGS.SYN })).out).dst);
 
   const successor = new Syncer(h.dp.syncMaps(), h.dp.capacity.tableSize);
-  const allocation = successor.adopt(h.dp.syncMaps(), h.dp.capacity.backends);
+  const { allocation, orphans } = successor.adopt(h.dp.syncMaps(), h.dp.capacity.backends);
+  t.deepEqual(orphans, []);
   const sorted = (m: ReadonlyMap<string, number>) => [...m].sort();
   t.deepEqual(sorted(allocation.services), sorted(first.allocation.services));
   t.deepEqual(sorted(allocation.backends), sorted(first.allocation.backends));

@@ -67,7 +67,7 @@ test('nat services get reverse entries for every backend; dsr and icmp services 
     service({ name: 'd', protocol: 'udp', port: 53, forwarding: 'dsr' }, ['198.18.1.12']),
     service({ name: 'p', protocol: 'icmp' }, ['198.18.1.13']),
   )));
-  t.deepEqual(p.reverse, [{ key: { addr: '198.18.1.11', port: 8080, proto: PROTO.tcp }, value: { vip: '198.18.0.10', port: 80 } }]);
+  t.deepEqual(p.reverse, [{ key: { addr: '198.18.1.11', port: 8080, proto: PROTO.tcp }, value: { vip: '198.18.0.10', port: 80, backend: 1 } }]);
 });
 
 test('a nat backend address:port in two services cannot be planned, and says which', (t) => {
