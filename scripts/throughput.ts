@@ -59,7 +59,7 @@ const DAEMON_READY_MS = 20_000;
 export interface ThroughputOptions {
   /** The measured window per case and round, in seconds. Default 3 (XLB_BENCH_LAB_SECONDS). */
   seconds?: number;
-  /** Rounds, each measuring xlb then nftables. Default 2 (XLB_BENCH_LAB_ROUNDS). */
+  /** Rounds, each measuring xlb then nftables (conntrack flushed first). Default 4 (XLB_BENCH_LAB_ROUNDS). */
   rounds?: number;
   /** Progress lines (stderr by default). */
   progress?: (line: string) => void;
@@ -139,7 +139,7 @@ export function formatThroughput(r: ThroughputResult): string {
 
 export async function labThroughput(options: ThroughputOptions = {}): Promise<ThroughputResult> {
   const seconds = options.seconds ?? Number(process.env.XLB_BENCH_LAB_SECONDS ?? 3);
-  const rounds = options.rounds ?? Number(process.env.XLB_BENCH_LAB_ROUNDS ?? 2);
+  const rounds = options.rounds ?? Number(process.env.XLB_BENCH_LAB_ROUNDS ?? 4);
   if (!(seconds > 0) || !Number.isInteger(rounds) || rounds < 1) {
     throw new RangeError(`lab throughput: seconds must be > 0 and rounds an integer >= 1, not ${seconds} and ${rounds}`);
   }
@@ -303,6 +303,9 @@ async function withNftables<T>(lab: Lab, body: () => Promise<T>): Promise<T> {
   const ruleset = `table ip ${PREFIX} {\n  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n` +
     `    ip daddr ${VIP} udp dport ${PORT} dnat to numgen inc mod ${b.length} map { ${map} }\n  }\n}\n`;
   try {
+    // Each frame is a new conntrack entry: a round must not start with the last round's table (it may be full).
+    const flush = await lab.exec(lb, ['conntrack', '-F']);
+    if (flush.code !== 0 && !/0 flow entries/.test(flush.stderr)) throw new Error(`${lb}: conntrack -F: ${flush.stderr.trim()}`);
     await must(lab, lb, ['ip', 'link', 'set', 'dev', IFACES.lbFront, 'xdpdrv', 'obj', PASS_OBJ, 'sec', 'xdp']);
     await must(lab, lb, ['nft', '-f', '-'], ruleset);
     return await body();
