@@ -54,6 +54,10 @@ const http = createServer((req, res) => {
   }
 });
 
+// Node closes a keep-alive connection after 5 s idle by default; a test that holds one across a slow step (an lbctl
+// call on a loaded machine) must find it still open, or it would see a new connection's pick instead.
+http.keepAliveTimeout = 10 * 60_000;
+
 const listening: Promise<void>[] = [
   new Promise((resolve, reject) => {
     http.once('error', reject);
