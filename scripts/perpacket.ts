@@ -105,6 +105,8 @@ export async function perPacket(options: PerPacketOptions = {}): Promise<PerPack
   // A namespace of the bench's own (this thread's, which the workers inherit), with the route and neighbour a NAT
   // reply needs, so the reverse case times the path real replies take: fib lookup, rewrite, redirect.
   const net = routedNetwork();
+  // Counted before the harness pins this thread to one CPU.
+  const cpus = availableParallelism();
   const h = new Harness(POOL, { maxFlows: 1 << 20, objectPath: process.env.XLB_BENCH_OBJECT });
   const floor = BpfObject.open(FLOOR_OBJ);
   let ring: RingBuffer | undefined;
@@ -118,7 +120,6 @@ export async function perPacket(options: PerPacketOptions = {}): Promise<PerPack
     ring = new RingBuffer(h.dp.map('events'), () => undefined);
     h.dp.map('settings').update(layout.u32Key(0), layout.settings.encode({ events: 1 }));
 
-    const cpus = availableParallelism();
     progress(`per packet: ${CASES.length} cases, ${samples} samples each, on 1 CPU and on ${cpus} CPUs at once`);
     pool = await WorkerPool.start(cpus, {
       fds: { xlb: h.dp.program.fd, floor: floor.program('xlb_floor').fd },
