@@ -48,6 +48,11 @@ export interface PerPacketResult {
   allCpus: ModeFigure;
   /** allCpus.ns / oneCpu.ns: 1 when CPUs do not slow each other down. */
   allOverOne: number;
+  /**
+   * allOverOne over the floor's: what the program's own sharing costs, apart from what running every CPU at once costs
+   * any program on this machine (hyperthreads, a VM's neighbours): 1 when the program shares nothing written.
+   */
+  allOverOneVsFloor: number;
 }
 
 export interface PerPacketRun {
@@ -95,9 +100,6 @@ function median(xs: number[]): number {
   return s[s.length >> 1]!;
 }
 
-const ONLY = process.env.XLB_BENCH_CASES?.split(',');
-const CASES = PER_PACKET_CASES.filter((c) => c.name === 'floor' || !ONLY || ONLY.includes(c.name));
-
 export async function perPacket(options: PerPacketOptions = {}): Promise<PerPacketRun> {
   const samples = options.samples ?? Number(process.env.XLB_BENCH_SAMPLES ?? 20000);
   const rounds = options.rounds ?? 5;
@@ -107,7 +109,7 @@ export async function perPacket(options: PerPacketOptions = {}): Promise<PerPack
   const net = routedNetwork();
   // Counted before the harness pins this thread to one CPU.
   const cpus = availableParallelism();
-  const h = new Harness(POOL, { maxFlows: 1 << 20, objectPath: process.env.XLB_BENCH_OBJECT });
+  const h = new Harness(POOL, { maxFlows: 1 << 20 });
   const floor = BpfObject.open(FLOOR_OBJ);
   let ring: RingBuffer | undefined;
   let pool: WorkerPool | undefined;
@@ -120,16 +122,16 @@ export async function perPacket(options: PerPacketOptions = {}): Promise<PerPack
     ring = new RingBuffer(h.dp.map('events'), () => undefined);
     h.dp.map('settings').update(layout.u32Key(0), layout.settings.encode({ events: 1 }));
 
-    progress(`per packet: ${CASES.length} cases, ${samples} samples each, on 1 CPU and on ${cpus} CPUs at once`);
+    progress(`per packet: ${PER_PACKET_CASES.length} cases, ${samples} samples each, on 1 CPU and on ${cpus} CPUs at once`);
     pool = await WorkerPool.start(cpus, {
       fds: { xlb: h.dp.program.fd, floor: floor.program('xlb_floor').fd },
       ifindex: { front: net.front, back: net.back },
     });
     const modes: Record<'oneCpu' | 'allCpus', Worker[]> = { oneCpu: [pool.all[0]!], allCpus: pool.all };
-    const durations = new Map(CASES.map((c) => [c.name, { oneCpu: [] as number[], allCpus: [] as number[] }]));
+    const durations = new Map(PER_PACKET_CASES.map((c) => [c.name, { oneCpu: [] as number[], allCpus: [] as number[] }]));
     const block = Math.ceil(samples / rounds);
     for (let round = 0; round < rounds; round++) {
-      for (const c of CASES) {
+      for (const c of PER_PACKET_CASES) {
         for (const mode of ['oneCpu', 'allCpus'] as const) {
           const workers = modes[mode];
           // Every worker contributes as many samples in all-CPU mode as worker 0 alone does in one-CPU mode.
@@ -147,11 +149,15 @@ export async function perPacket(options: PerPacketOptions = {}): Promise<PerPack
       return { ns, floorNs, floorsAbove: (ns - floorNs) / floorNs };
     };
     const floorNs = { oneCpu: median(floors.oneCpu), allCpus: median(floors.allCpus) };
-    const results = CASES.map((c) => {
+    const floorAllOverOne = floorNs.allCpus / floorNs.oneCpu;
+    const results = PER_PACKET_CASES.map((c) => {
       const d = durations.get(c.name)!;
       const oneCpu = figure(d.oneCpu, floorNs.oneCpu);
       const allCpus = figure(d.allCpus, floorNs.allCpus);
-      return { case: c.name, description: c.description, oneCpu, allCpus, allOverOne: allCpus.ns / oneCpu.ns };
+      const allOverOne = allCpus.ns / oneCpu.ns;
+      return {
+        case: c.name, description: c.description, oneCpu, allCpus, allOverOne, allOverOneVsFloor: allOverOne / floorAllOverOne,
+      };
     });
     return { cpus, samples: rounds * block, results };
   } finally {
@@ -166,17 +172,17 @@ export async function perPacket(options: PerPacketOptions = {}): Promise<PerPack
 export function formatPerPacket(run: PerPacketRun): string {
   const f2 = (n: number) => n.toFixed(2);
   const rows = [
-    ['case', '1 CPU ns', 'floors above', `${run.cpus} CPUs ns`, 'floors above', 'all/one', 'what'],
+    ['case', '1 CPU ns', 'floors above', `${run.cpus} CPUs ns`, 'floors above', 'all/one', 'vs floor', 'what'],
     ...run.results.map((r) => [
       r.case, String(r.oneCpu.ns), f2(r.oneCpu.floorsAbove), String(r.allCpus.ns), f2(r.allCpus.floorsAbove), f2(r.allOverOne),
-      r.description,
+      f2(r.allOverOneVsFloor), r.description,
     ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const lines = rows.map((row) => row.map((x, i) => (i === row.length - 1 ? x : x.padEnd(widths[i]!))).join('  '));
   return `${lines.join('\n')}\n\nmedians of ${run.samples} single runs per case and CPU (BPF_PROG_TEST_RUN, repeat = 1, ` +
     'kernel duration), events on; floors above: (ns - floor) / floor of the same mode; all/one: ns on every CPU at once ' +
-    'over ns on one\n';
+    'over ns on one; vs floor: all/one over the floor\'s (what the program\'s own sharing costs)\n';
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -29,8 +29,6 @@ export interface ApplyOptions {
 export interface HarnessOptions {
   /** Flow table entries; default 65536. */
   maxFlows?: number;
-  /** Another build of the program (dist/bpf/xlb.o by default). */
-  objectPath?: string;
   /** The interface every backend is behind (next hop's ifindex); default 0: the receiving one. */
   backendIfindex?: number;
   /** The syncer's batch size (SyncOptions.batchEntries). */
@@ -49,7 +47,7 @@ export class Harness {
 
   constructor(pool?: Pool, options: HarnessOptions = {}) {
     this.backendIfindex = options.backendIfindex ?? 0;
-    this.dp = DataPlane.load({ maxFlows: options.maxFlows ?? 65536, objectPath: options.objectPath });
+    this.dp = DataPlane.load({ maxFlows: options.maxFlows ?? 65536 });
     // rr cursors are per CPU: frames run on one CPU see one rotation.
     this.affinity = threadAffinity();
     pinThread(currentCpu());
