@@ -1,4 +1,5 @@
-/* xlb: the XDP load balancer. Parse, find the service, pick a backend, rewrite, forward; count every outcome.
+/* xlb: the XDP load balancer. Parse; a packet of an established flow goes to its flow's backend, any other finds its
+ * service and gets a backend picked; rewrite, forward; count every outcome.
  *
  * Outcomes (enum xlb_outcome) are the contract with operators; README.md "Data plane outcomes" documents them.
  * The one rule that never bends: a frame is forwarded (XDP_TX / redirect) only after its headers were checked.
@@ -122,6 +123,16 @@ static __always_inline struct flow_hash flow_hash(const struct xlb_flow_key *key
 
 	return fh;
 }
+
+/* A TCP/UDP packet's flow as the tables know it, looked up once, before the service: an established flow's packet
+ * needs no service lookup (its backend carries what it needs of the service). */
+struct flow_state {
+	struct xlb_flow_key key;
+	struct flow_hash h;
+	__u64 *opened;         /* its way in xlb_new_flows (not for a SYN), or NULL */
+	__u64 w;               /* that way's word */
+	struct xlb_flow *flow; /* its xlb_flows entry (looked up when not among new flows, nor a SYN), or NULL */
+};
 
 /* The way of the new-flow set of `h` that holds that flow (then *w is its word), or NULL. */
 static __always_inline __u64 *new_flow(struct flow_hash h, __u64 *w)
@@ -274,65 +285,41 @@ static __always_inline void report(const struct packet *p, const struct xlb_serv
 }
 
 /*
- * A TCP/UDP flow's backend. An established flow (xlb_flows) keeps the backend it is pinned to while that one is
- * alive. A flow's first packet (a SYN, or any packet of a flow not known) gets a new pick, remembered in xlb_new_flows;
- * its next packet moves it into xlb_flows. So only flows that sent a second packet take room among the established,
- * and a flood of spoofed SYNs or one-packet flows cannot wash them out.
+ * A TCP/UDP flow's backend when the caller found none alive in the flow table (`fs` says what it found). An
+ * established flow (xlb_flows) whose backend is gone is picked afresh, in place. A flow's first packet (a SYN, or any
+ * packet of a flow not known) gets a new pick, remembered in xlb_new_flows; its next packet moves it into xlb_flows. So
+ * only flows that sent a second packet take room among the established, and a flood of spoofed SYNs or one-packet flows
+ * cannot wash them out.
  */
 static __always_inline struct xlb_backend *flow_backend(const struct xlb_service *svc, struct packet *p,
-							 __u32 *index)
+							 struct flow_state *fs, __u32 *index)
 {
-	struct xlb_flow_key key = {
-		.src = p->iph->saddr, .dst = p->iph->daddr, .sport = p->ports[0], .dport = p->ports[1],
-		.proto = p->iph->protocol,
-	};
-	struct flow_hash h = flow_hash(&key);
 	union word64 pinned = {};
 	struct xlb_backend *be;
-	struct xlb_flow *flow;
-	__u64 *opened, w;
 
-	if (!p->syn) {
-		/* Checked before the flow table: a SYN that reopened an established flow's 5-tuple wins over the old pin. */
-		opened = new_flow(h, &w);
-		if (opened) {
-			*opened = 0;
-			pinned.flow.backend = XLB_NEW_FLOW_BACKEND(w);
-			be = bpf_map_lookup_elem(&xlb_backends, &pinned.flow.backend);
-			if (be && (be->gen & 0xffff) == XLB_NEW_FLOW_GEN(w) && (be->flags & XLB_BE_ALIVE)) {
-				pinned.flow.gen = be->gen;
-			} else {
-				be = pick(svc, h.slot, &pinned.flow);
-				if (!be)
-					return NULL;
-				p->new_flow = 1;
-			}
-			bpf_map_update_elem(&xlb_flows, &key, &pinned.flow, BPF_ANY);
-			*index = pinned.flow.backend;
-			return be;
-		}
-		flow = bpf_map_lookup_elem(&xlb_flows, &key);
-		if (flow) {
-			pinned = load64(flow);
-			be = live_backend(pinned.flow.backend, pinned.flow.gen);
-			if (be) {
-				*index = pinned.flow.backend;
-				return be;
-			}
-			/* Its backend is gone: rescheduled, in place. */
-			be = pick(svc, h.slot, &pinned.flow);
+	if (fs->opened) {
+		*fs->opened = 0;
+		pinned.flow.backend = XLB_NEW_FLOW_BACKEND(fs->w);
+		be = bpf_map_lookup_elem(&xlb_backends, &pinned.flow.backend);
+		if (be && (be->gen & 0xffff) == XLB_NEW_FLOW_GEN(fs->w) && (be->flags & XLB_BE_ALIVE)) {
+			pinned.flow.gen = be->gen;
+		} else {
+			be = pick(svc, fs->h.slot, &pinned.flow);
 			if (!be)
 				return NULL;
-			store64(flow, pinned);
 			p->new_flow = 1;
-			*index = pinned.flow.backend;
-			return be;
 		}
+		bpf_map_update_elem(&xlb_flows, &fs->key, &pinned.flow, BPF_ANY);
+		*index = pinned.flow.backend;
+		return be;
 	}
-	be = pick(svc, h.slot, &pinned.flow);
+	be = pick(svc, fs->h.slot, &pinned.flow);
 	if (!be)
 		return NULL;
-	remember_new_flow(h, &pinned.flow);
+	if (fs->flow)
+		store64(fs->flow, pinned); /* its backend is gone: rescheduled, in place */
+	else
+		remember_new_flow(fs->h, &pinned.flow);
 	p->new_flow = 1;
 	*index = pinned.flow.backend;
 	return be;
@@ -362,33 +349,77 @@ static __always_inline void nat_to_backend(struct packet *p, const struct xlb_ba
 	}
 }
 
-/* Client -> VIP: returns the verdict and sets *outcome. */
+/* Whether a packet to service `service` with flags `flags` (XLB_SVC_*) may go on: its IPv4 header intact, its source
+ * neither denied nor outside an allow-list. Sets *outcome when not. */
+static __always_inline int admitted(struct packet *p, __u32 service, __u32 flags, __u32 *outcome)
+{
+	if (!ipv4_header_intact(p->iph)) {
+		*outcome = XLB_DROP_BAD_CHECKSUM;
+		return 0;
+	}
+	if ((flags & XLB_SVC_DENY) && denied(p->iph->saddr)) {
+		*outcome = XLB_DROP_DENIED;
+		return 0;
+	}
+	if ((flags & XLB_SVC_ALLOW) && !allowed(service, p->iph->saddr)) {
+		*outcome = XLB_DROP_NOT_ALLOWED;
+		return 0;
+	}
+	return 1;
+}
+
+/* To backend `be` (index `index`) of service p->service with flags `flags`: rewrite, forward, count. */
+static __always_inline int forward(struct xdp_md *ctx, struct packet *p, const struct xlb_backend *be, __u32 index,
+				   __u32 flags, __u32 *outcome)
+{
+	p->backend = index;
+	if (!(flags & XLB_SVC_DSR))
+		nat_to_backend(p, be);
+	__builtin_memcpy(p->eth->h_dest, be->mac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, be->src_mac, ETH_ALEN);
+
+	if (!be->ifindex || be->ifindex == ctx->ingress_ifindex) {
+		*outcome = XLB_TX;
+	} else if (bpf_redirect_map(&xlb_egress, be->ifindex, XDP_DROP) == XDP_REDIRECT) {
+		*outcome = XLB_REDIRECT;
+	} else {
+		*outcome = XLB_DROP_NO_EGRESS;
+		return XDP_DROP;
+	}
+	count(&xlb_service_stats, p->service, p->len, p->new_flow);
+	count(&xlb_backend_stats, index, p->len, p->new_flow);
+	return *outcome == XLB_TX ? XDP_TX : XDP_REDIRECT;
+}
+
+/* Client -> VIP, a packet of an established flow on its live backend: the service as the backend carries it. */
+static __always_inline int to_pinned(struct xdp_md *ctx, struct packet *p, const struct xlb_backend *be, __u32 index,
+				     __u32 *outcome)
+{
+	__u32 flags = be->flags >> XLB_BE_SVC_SHIFT;
+
+	p->service = be->service;
+	if (!admitted(p, p->service, flags, outcome))
+		return XDP_DROP;
+	return forward(ctx, p, be, index, flags, outcome);
+}
+
+/* Client -> VIP, any other packet: by the service. `fs` is the TCP/UDP flow's state, NULL for ICMP. */
 static __always_inline int to_backend(struct xdp_md *ctx, struct packet *p, const struct xlb_service *svc,
-				      __u32 *outcome)
+				      struct flow_state *fs, __u32 *outcome)
 {
 	struct xlb_backend *be;
 	__u32 index = 0;
 
 	p->service = svc->id;
-	if (!ipv4_header_intact(p->iph)) {
-		*outcome = XLB_DROP_BAD_CHECKSUM;
+	if (!admitted(p, svc->id, svc->flags, outcome))
 		return XDP_DROP;
-	}
-	if ((svc->flags & XLB_SVC_DENY) && denied(p->iph->saddr)) {
-		*outcome = XLB_DROP_DENIED;
-		return XDP_DROP;
-	}
-	if ((svc->flags & XLB_SVC_ALLOW) && !allowed(svc->id, p->iph->saddr)) {
-		*outcome = XLB_DROP_NOT_ALLOWED;
-		return XDP_DROP;
-	}
 	if (!svc->table_len) {
 		*outcome = XLB_DROP_NO_BACKEND;
 		return XDP_DROP;
 	}
 
-	if (p->ports) {
-		be = flow_backend(svc, p, &index);
+	if (fs) {
+		be = flow_backend(svc, p, fs, &index);
 	} else {
 		struct xlb_service ring = *svc;
 		struct xlb_flow pinned = {};
@@ -402,24 +433,7 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct packet *p, cons
 		*outcome = XLB_DROP_NO_BACKEND;
 		return XDP_DROP;
 	}
-	p->backend = index;
-
-	if (!(svc->flags & XLB_SVC_DSR))
-		nat_to_backend(p, be);
-	__builtin_memcpy(p->eth->h_dest, be->mac, ETH_ALEN);
-	__builtin_memcpy(p->eth->h_source, be->src_mac, ETH_ALEN);
-
-	if (!be->ifindex || be->ifindex == ctx->ingress_ifindex) {
-		*outcome = XLB_TX;
-	} else if (bpf_redirect_map(&xlb_egress, be->ifindex, XDP_DROP) == XDP_REDIRECT) {
-		*outcome = XLB_REDIRECT;
-	} else {
-		*outcome = XLB_DROP_NO_EGRESS;
-		return XDP_DROP;
-	}
-	count(&xlb_service_stats, svc->id, p->len, p->new_flow);
-	count(&xlb_backend_stats, index, p->len, p->new_flow);
-	return *outcome == XLB_TX ? XDP_TX : XDP_REDIRECT;
+	return forward(ctx, p, be, index, svc->flags, outcome);
 }
 
 /*
@@ -519,6 +533,7 @@ int xlb(struct xdp_md *ctx)
 	struct xlb_service *value;
 	struct xlb_reverse_key rkey = {};
 	struct xlb_reverse *rev;
+	struct flow_state fs = {};
 	struct iphdr *iph;
 	__u32 ip_len, l4_len;
 	int vip;
@@ -592,11 +607,33 @@ int xlb(struct xdp_md *ctx)
 		goto out;
 	}
 
+	if (vip && p.ports) {
+		fs.key.src = iph->saddr;
+		fs.key.dst = iph->daddr;
+		fs.key.sport = p.ports[0];
+		fs.key.dport = p.ports[1];
+		fs.key.proto = iph->protocol;
+		fs.h = flow_hash(&fs.key);
+		if (!p.syn) {
+			/* Among new flows first: a SYN that reopened an established flow's 5-tuple wins over the old pin. */
+			fs.opened = new_flow(fs.h, &fs.w);
+			fs.flow = fs.opened ? NULL : bpf_map_lookup_elem(&xlb_flows, &fs.key);
+		}
+		if (fs.flow) {
+			union word64 pinned = load64(fs.flow);
+			struct xlb_backend *be = live_backend(pinned.flow.backend, pinned.flow.gen);
+
+			if (be) {
+				action = to_pinned(ctx, &p, be, pinned.flow.backend, &outcome);
+				goto out;
+			}
+		}
+	}
 	value = vip ? bpf_map_lookup_elem(&xlb_services, &key) : NULL;
 	if (value) {
 		union word64 svc = load64(value);
 
-		action = to_backend(ctx, &p, &svc.service, &outcome);
+		action = to_backend(ctx, &p, &svc.service, p.ports ? &fs : NULL, &outcome);
 		goto out;
 	}
 	if (!p.ports || !maybe(1, iph->saddr))

@@ -87,6 +87,12 @@ _Static_assert(XLB_MAX_SERVICES <= 65536, "service ids are 16 bits");
 
 /* struct xlb_backend.flags */
 #define XLB_BE_ALIVE (1u << 0) /* may carry traffic: existing flows stay; without it, its flows are rescheduled */
+/* Bits 8 to 15: the owning service's XLB_SVC_* flags, so a packet of an established flow finds in its backend all it
+ * needs of its service (forwarding, deny and allow checks; the id is in .service) and skips the service lookup. */
+#define XLB_BE_SVC_SHIFT 8
+
+_Static_assert(((XLB_SVC_MAGLEV | XLB_SVC_DSR | XLB_SVC_DENY | XLB_SVC_ALLOW) << XLB_BE_SVC_SHIFT) <= 0xffff,
+	       "service flags fit the backend's flags");
 
 /* xlb_backends[backend index]: one backend of one service. */
 struct xlb_backend {

@@ -118,6 +118,8 @@ export const SVC_DENY = 1 << 2;
 export const SVC_ALLOW = 1 << 3;
 /** struct xlb_backend.flags */
 export const BE_ALIVE = 1 << 0;
+/** XLB_BE_SVC_SHIFT: the owning service's flags sit in the backend's flags from this bit on. */
+export const BE_SVC_SHIFT = 8;
 
 export interface ServiceKey { vip: string; port: number; proto: number }
 export interface Service { id: number; flags: number; slot: number; tableLen: number }

@@ -139,6 +139,14 @@ export class Syncer {
   }
 
   private writePlan(plan: Plan): void {
+    // Prefixes go in before any flag that makes the data plane read them (service values and backend entries both
+    // carry the flags), and out after (at the end).
+    const deny = keyed(plan.deny.map((p) => layout.denyKey.encode({ prefixlen: p.length, addr: p.addr })));
+    const allow = keyed(plan.allow.map((a) =>
+      layout.allowKey.encode({ prefixlen: 32 + a.prefix.length, service: a.service, addr: a.prefix.addr })));
+    this.addKeys(this.maps.deny, this.deny, deny);
+    this.addKeys(this.maps.allow, this.allow, allow);
+
     const backends = new Map(plan.backends.map((b) => [b.index, layout.backend.encode(b.value)]));
     const backendBatch = this.batch(this.maps.backends);
     const reused: Buffer[] = [];
@@ -183,13 +191,6 @@ export class Syncer {
     }
     localBatch.flush();
     this.removeKeys(this.maps.local, this.local, local);
-
-    // Prefixes go in before the service flags that make the data plane read them, and out after.
-    const deny = keyed(plan.deny.map((p) => layout.denyKey.encode({ prefixlen: p.length, addr: p.addr })));
-    const allow = keyed(plan.allow.map((a) =>
-      layout.allowKey.encode({ prefixlen: 32 + a.prefix.length, service: a.service, addr: a.prefix.addr })));
-    this.addKeys(this.maps.deny, this.deny, deny);
-    this.addKeys(this.maps.allow, this.allow, allow);
 
     // Every changed table into its idle slot, then every service value: no service switches before its table is whole.
     const services = new Map(plan.services.map((s) => [layout.serviceKey.encode(s.key).toString('hex'), s]));

@@ -1,7 +1,7 @@
 // Pool + health + next hops -> the exact contents of the data plane's maps. Pure and deterministic: the same inputs
 // give byte-identical tables on every node.
 import {
-  BE_ALIVE, PROTO, SVC_ALLOW, SVC_DENY, SVC_DSR, SVC_MAGLEV,
+  BE_ALIVE, BE_SVC_SHIFT, PROTO, SVC_ALLOW, SVC_DENY, SVC_DSR, SVC_MAGLEV,
   type Backend, type Reverse, type ReverseKey, type Service, type ServiceKey,
 } from '../bpf/layout.js';
 import { backendId, backendPort, serviceId, type BackendSpec, type Pool, type ServiceSpec } from '../pool.js';
@@ -164,6 +164,8 @@ function planOnce(input: PlanInput): Plan {
 
   for (const s of services) {
     const sid = serviceIds.get(serviceId(s))!;
+    const flags = (s.scheduler === 'maglev' ? SVC_MAGLEV : 0) | (s.forwarding === 'dsr' ? SVC_DSR : 0) |
+      (pool.deny.length ? SVC_DENY : 0) | (s.allow.length ? SVC_ALLOW : 0);
     const usable: { index: number; key: string; weight: number }[] = [];
     for (const b of s.backends) {
       const id = backendId(s, b);
@@ -178,7 +180,8 @@ function planOnce(input: PlanInput): Plan {
         value: {
           addr: b.address,
           port,
-          flags: alive ? BE_ALIVE : 0,
+          // The service's flags too: a packet of an established flow reads them here (bpf/xlb_layout.h).
+          flags: (alive ? BE_ALIVE : 0) | (flags << BE_SVC_SHIFT),
           gen: gens.get(index)!,
           ...(hop ?? NO_HOP),
           service: sid,
@@ -201,8 +204,7 @@ function planOnce(input: PlanInput): Plan {
       name: s.name,
       key: { vip: s.vip, port: s.protocol === 'icmp' ? 0 : s.port!, proto: PROTO[s.protocol] },
       id: sid,
-      flags: (s.scheduler === 'maglev' ? SVC_MAGLEV : 0) | (s.forwarding === 'dsr' ? SVC_DSR : 0) |
-        (pool.deny.length ? SVC_DENY : 0) | (s.allow.length ? SVC_ALLOW : 0),
+      flags,
       table: schedule(s, usable, capacity.tableSize),
     });
   }

@@ -54,6 +54,29 @@ test('a drained backend keeps its flows and gets no new ones', (t) => {
   t.false(fresh.includes(addresses(3)[1]));
 });
 
+test('when every backend is drained, established flows stay and new ones find no backend', (t) => {
+  const h = new Harness(web(addresses(2)));
+  t.teardown(() => h.close());
+  const pinned = FLOWS.slice(0, 50).map((sport) => open(h, sport));
+  h.apply(web(addresses(2).map((address) => ({ address, drained: true }))));
+  t.deepEqual(FLOWS.slice(0, 50).map((sport) => send(h, sport)), pinned);
+  t.is(send(h, 40000, TCP_FLAGS.SYN), 'DROP');
+  t.is(h.dp.outcomes().drop_no_backend.packets, 1n);
+});
+
+test("an established flow's packets follow a change of its service's forwarding", (t) => {
+  const h = new Harness(web(addresses(1)));
+  t.teardown(() => h.close());
+  open(h, 20000);
+  const ack = clientFrame({ proto: 'tcp', sport: 20000, dport: 80, tcpFlags: TCP_FLAGS.ACK });
+  t.is(parseFrame(h.run(ack).out).dst, addresses(1)[0], 'nat: the destination rewritten');
+  h.apply(pool(service({ name: 'web', protocol: 'tcp', port: 80, forwarding: 'dsr' }, addresses(1))));
+  const r = h.run(ack);
+  t.is(r.verdict, 'TX');
+  t.is(parseFrame(r.out).dst, parseFrame(ack).dst, 'dsr: the VIP stays');
+  t.is(parseFrame(r.out).dstMac, '02:be:c6:12:01:0b');
+});
+
 test('a removed or dead backend loses its flows to the others; every other flow stays', (t) => {
   for (const how of ['removed', 'down'] as const) {
     const h = new Harness(web(addresses(3)));
