@@ -528,10 +528,14 @@ export class HttpClient {
   }
 }
 
-/** Pings from the client namespace; `replies` lists each reply's source address in order. */
+/**
+ * Pings from the client namespace; `replies` lists each reply's source address in order. The pinger runs on CPU 0:
+ * veth hands a frame to the receiver's XDP program on the sending CPU, and rr rotates per CPU, so this is what a NIC
+ * does for one client (its echo requests hash to one queue), not a pinger the scheduler moves between CPUs.
+ */
 export async function ping(lab: Lab, args: string[], target = VIP, timeoutMs = 60_000):
   Promise<RunResult & { replies: { from: string; seq: number }[]; loss?: number; transmitted?: number; received?: number }> {
-  const r = await lab.exec(lab.ns.client, ['ping', '-n', ...args, target], { timeoutMs });
+  const r = await lab.exec(lab.ns.client, ['taskset', '-c', '0', 'ping', '-n', ...args, target], { timeoutMs });
   const replies = [...r.stdout.matchAll(/bytes from ([0-9.]+): icmp_seq=(\d+)/g)].map((m) => ({ from: m[1]!, seq: Number(m[2]) }));
   const sum = /(\d+) packets transmitted, (\d+) received,.*?([0-9.]+)% packet loss/.exec(r.stdout);
   return {
