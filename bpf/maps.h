@@ -38,22 +38,44 @@ struct {
 	__type(value, struct xlb_backend);
 } xlb_backends SEC(".maps");
 
-/* Service id -> round-robin position. Shared by all CPUs (atomic add) so the rotation is one sequence. */
+/* Service id -> round-robin position, one per CPU: no cache line is written by every CPU. Each CPU walks the ring
+ * from its start, so every CPU's picks are spread by weight, and so are their sum's. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_MAX_SERVICES);
 	__type(key, __u32);
 	__type(value, __u32);
 } xlb_rr_cursor SEC(".maps");
 
-/* Client 5-tuple -> backend: keeps a TCP/UDP flow on its backend while the pool changes. One table for all CPUs,
- * so a flow stays put whichever queue its packets arrive on. */
+/* Client 5-tuple -> backend of established flows (those that sent a packet after their first): keeps them on their
+ * backend while the pool changes. One table for all CPUs, so a flow stays put whichever queue its packets arrive on.
+ * One LRU list too: each CPU takes free entries from it in batches (of 128), so CPUs seldom meet on its lock, and every
+ * CPU can fill the whole table. Per-CPU lists (BPF_F_NO_COMMON_LRU) were measured: each insert moves an entry between
+ * lists at once, a cold cache line more, and a flow's insert cost 20-30 % more (README "Performance"). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, XLB_MAX_FLOWS);
 	__type(key, struct xlb_flow_key);
 	__type(value, struct xlb_flow);
 } xlb_flows SEC(".maps");
+
+/* Flows seen open but not yet established: see xlb_layout.h. A set-associative array rather than a hash: remembering
+ * a new flow is a few stores to one cache line, no lock and no eviction walk, so a flood of SYNs or one-packet flows from spoofed
+ * sources costs little and churns this table only, never the established flows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_NEW_FLOW_SETS);
+	__type(key, __u32);
+	__type(value, struct xlb_new_flow_set);
+} xlb_new_flows SEC(".maps");
+
+/* See xlb_layout.h: VIP and nat backend address bits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * XLB_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} xlb_filter SEC(".maps");
 
 /* The node's own addresses: a backend's answer to the node itself (a health check) is not a reply to translate. */
 struct {

@@ -1,4 +1,5 @@
-/* xlb: the XDP load balancer. Parse, find the service, pick a backend, rewrite, forward; count every outcome.
+/* xlb: the XDP load balancer. Parse; a packet of an established flow goes to its flow's backend, any other finds its
+ * service and gets a backend picked; rewrite, forward; count every outcome.
  *
  * Outcomes (enum xlb_outcome) are the contract with operators; README.md "Data plane outcomes" documents them.
  * The one rule that never bends: a frame is forwarded (XDP_TX / redirect) only after its headers were checked.
@@ -37,19 +38,47 @@ struct packet {
 	struct iphdr *iph; /* set once the IPv4 header is known to be whole */
 	__be16 *ports;     /* TCP/UDP source and destination port; NULL for ICMP */
 	__sum16 *l4_csum;  /* TCP/UDP checksum; NULL for ICMP */
-	__u8 syn;          /* a TCP SYN without ACK: opens a flow, so there is none to look up */
+	__u8 syn;          /* a TCP SYN without ACK: opens a flow */
 	__u8 new_flow;     /* the packet opened a flow: worth an event */
 	__u32 len;         /* frame length, for byte counters */
 	__u32 service;     /* service id, for events; XLB_NONE until known */
 	__u32 backend;     /* backend index, for events; XLB_NONE until known */
 };
 
+/* A map value read, or written, as one 64-bit word: see struct xlb_service and struct xlb_flow. */
+union word64 {
+	__u64 raw;
+	struct xlb_service service;
+	struct xlb_flow flow;
+};
+
+static __always_inline union word64 load64(const void *value)
+{
+	union word64 w = { .raw = *(volatile const __u64 *)value };
+
+	return w;
+}
+
+static __always_inline void store64(void *value, union word64 w)
+{
+	*(volatile __u64 *)value = w.raw;
+}
+
+/* Whether `addr` may be in half `half` of xlb_filter (0: VIPs, 1: nat backends); false is certain. */
+static __always_inline int maybe(__u32 half, __be32 addr)
+{
+	__u32 bit = xlb_filter_bit(addr);
+	__u32 word = half * XLB_FILTER_WORDS + (bit >> 6);
+	__u64 *w = bpf_map_lookup_elem(&xlb_filter, &word);
+
+	return w && ((*w >> (bit & 63)) & 1);
+}
+
 static __always_inline int is_vip(__be32 addr)
 {
 	union xlb_addr key = {};
 
 	key.v4 = addr;
-
 	return bpf_map_lookup_elem(&xlb_vips, &key) != NULL;
 }
 
@@ -72,22 +101,111 @@ static __always_inline void count(void *map, __u32 index, __u32 len, __u32 flows
 	}
 }
 
-/* The backend table entry for the service's nth pick. */
-static __always_inline __u32 *table_entry(const struct xlb_service *svc, __u32 n)
+/* The backend `index` names if it may carry traffic for a flow pinned at generation `gen`; NULL otherwise. */
+static __always_inline struct xlb_backend *live_backend(__u32 index, __u32 gen)
 {
-	__u32 index = ((svc->id << 1) | (svc->slot & 1)) * XLB_TABLE_SIZE + n % svc->table_len;
+	struct xlb_backend *be = bpf_map_lookup_elem(&xlb_backends, &index);
 
-	return bpf_map_lookup_elem(&xlb_tables, &index);
+	return be && be->gen == gen && (be->flags & XLB_BE_ALIVE) ? be : NULL;
 }
 
-static __always_inline __u32 *next_in_ring(const struct xlb_service *svc)
+/* A flow's hash: it picks its Maglev table entry and its xlb_new_flows slot (low bits), and is its fingerprint there
+ * (the flows of a slot agree on its low bits only). */
+struct flow_hash {
+	__u32 slot;
+	__u32 fp;
+};
+
+static __always_inline struct flow_hash flow_hash(const struct xlb_flow_key *key)
+{
+	__u32 h = hash_3words(key->src, key->dst, ((__u32)key->sport << 16 | key->dport) ^ key->proto);
+	struct flow_hash fh = { .slot = h, .fp = h };
+
+	return fh;
+}
+
+/* A TCP/UDP packet's flow as the tables know it, looked up once, before the service: an established flow's packet
+ * needs no service lookup (its backend carries what it needs of the service). */
+struct flow_state {
+	struct xlb_flow_key key;
+	struct flow_hash h;
+	__u64 *opened;         /* its way in xlb_new_flows (not for a SYN), or NULL */
+	__u64 w;               /* that way's word */
+	struct xlb_flow *flow; /* its xlb_flows entry (looked up when not among new flows, nor a SYN), or NULL */
+};
+
+/* The way of the new-flow set of `h` that holds that flow (then *w is its word), or NULL. */
+static __always_inline __u64 *new_flow(struct flow_hash h, __u64 *w)
+{
+	__u32 index = h.slot & (XLB_NEW_FLOW_SETS - 1);
+	struct xlb_new_flow_set *set = bpf_map_lookup_elem(&xlb_new_flows, &index);
+
+	if (!set)
+		return NULL;
+#pragma unroll
+	for (int i = 0; i < XLB_NEW_FLOW_WAYS; i++) {
+		*w = *(volatile __u64 *)&set->way[i];
+		if (XLB_NEW_FLOW_FP(*w) == h.fp)
+			return &set->way[i];
+	}
+	return NULL;
+}
+
+/* Into the new-flow set of `h`: over the flow's own way if it has one (a retransmitted SYN), else as the newest. */
+static __always_inline void remember_new_flow(struct flow_hash h, const struct xlb_flow *pinned)
+{
+	__u32 index = h.slot & (XLB_NEW_FLOW_SETS - 1);
+	struct xlb_new_flow_set *set = bpf_map_lookup_elem(&xlb_new_flows, &index);
+	__u64 w = (__u64)h.fp << 32 | (pinned->gen & 0xffff) << 16 | pinned->backend;
+
+	if (!set)
+		return;
+#pragma unroll
+	for (int i = 0; i < XLB_NEW_FLOW_WAYS; i++) {
+		if (XLB_NEW_FLOW_FP(set->way[i]) == h.fp) {
+			*(volatile __u64 *)&set->way[i] = w;
+			return;
+		}
+	}
+#pragma unroll
+	for (int i = XLB_NEW_FLOW_WAYS - 1; i > 0; i--)
+		*(volatile __u64 *)&set->way[i] = set->way[i - 1];
+	*(volatile __u64 *)&set->way[0] = w;
+}
+
+/* A new pick for the service: by Maglev hash of the 5-tuple, or the next entry of the ring on this CPU. Sets *pinned
+ * to the backend and its generation. The caller has checked table_len. */
+static __always_inline struct xlb_backend *pick(const struct xlb_service *svc, __u32 hash, struct xlb_flow *pinned)
 {
 	__u32 id = svc->id;
-	__u32 *cursor = bpf_map_lookup_elem(&xlb_rr_cursor, &id);
+	struct xlb_backend *be;
+	__u32 n, index, *entry;
 
-	if (!cursor)
+	if (svc->flags & XLB_SVC_MAGLEV) {
+		/* Multiply-shift maps the hash onto [0, table_len) without a division. */
+		n = ((__u64)hash * svc->table_len) >> 32;
+	} else {
+		__u32 *cursor = bpf_map_lookup_elem(&xlb_rr_cursor, &id);
+
+		if (!cursor)
+			return NULL;
+		n = *cursor;
+		if (n >= svc->table_len) /* the ring shrank under the cursor, or it wrapped */
+			n = 0;
+		*cursor = n + 1;
+	}
+	index = ((__u32)id * 2 + (svc->slot & 1)) * XLB_TABLE_SIZE + n;
+	entry = bpf_map_lookup_elem(&xlb_tables, &index);
+	if (!entry)
 		return NULL;
-	return table_entry(svc, __sync_fetch_and_add(cursor, 1));
+	index = *entry;
+	be = bpf_map_lookup_elem(&xlb_backends, &index);
+	/* A table may still name a backend that just went down while its successor is being written. */
+	if (!be || !(be->flags & XLB_BE_ALIVE))
+		return NULL;
+	pinned->backend = index;
+	pinned->gen = be->gen;
+	return be;
 }
 
 static __always_inline int denied(__be32 saddr)
@@ -110,24 +228,26 @@ static __always_inline int allowed(__u32 service, __be32 saddr)
 }
 
 /* An event for the control plane, if someone listens and this CPU's token bucket allows: a flood of drops costs
- * the data plane a map lookup and a compare per packet, never a ring buffer write, and never a wakeup (the control
- * plane polls). */
+ * the data plane two array lookups, a coarse clock read and a compare per packet, never a ring buffer write, and
+ * never a wakeup (the control plane polls). The coarse clock (a tick's resolution) costs a few loads where the
+ * precise one reads the hardware clock, and a token is a millisecond: coarser than the bucket needs no finer. */
 static __always_inline void report(const struct packet *p, const struct xlb_service_key *arrived, __u32 outcome)
 {
 	__u32 zero = 0;
 	struct xlb_settings *settings = bpf_map_lookup_elem(&xlb_settings, &zero);
 	struct xlb_event_budget *budget;
 	struct xlb_event *e;
-	__u64 now, refill;
+	__u64 now, elapsed, refill;
 
 	if (!settings || !settings->events)
 		return;
 	budget = bpf_map_lookup_elem(&xlb_event_budget, &zero);
 	if (!budget)
 		return;
-	now = bpf_ktime_get_ns();
-	refill = (now - budget->last_ns) / XLB_NS_PER_EVENT;
-	if (refill) {
+	now = bpf_ktime_get_coarse_ns();
+	elapsed = now - budget->last_ns;
+	if (elapsed >= XLB_NS_PER_EVENT) {
+		refill = elapsed / XLB_NS_PER_EVENT;
 		/* A full bucket forgets the time it sat full; otherwise the remainder carries to the next token. */
 		if (budget->tokens + refill >= XLB_EVENTS_PER_SEC) {
 			budget->tokens = XLB_EVENTS_PER_SEC;
@@ -164,50 +284,44 @@ static __always_inline void report(const struct packet *p, const struct xlb_serv
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
-/* A TCP/UDP flow's backend: the one it is pinned to while that one is alive, else a new pick, remembered. */
+/*
+ * A TCP/UDP flow's backend when the caller found none alive in the flow table (`fs` says what it found). An
+ * established flow (xlb_flows) whose backend is gone is picked afresh, in place. A flow's first packet (a SYN, or any
+ * packet of a flow not known) gets a new pick, remembered in xlb_new_flows; its next packet moves it into xlb_flows. So
+ * only flows that sent a second packet take room among the established, and a flood of spoofed SYNs or one-packet flows
+ * cannot wash them out.
+ */
 static __always_inline struct xlb_backend *flow_backend(const struct xlb_service *svc, struct packet *p,
-							 __u32 *index)
+							 struct flow_state *fs, __u32 *index)
 {
-	/* Zeroed whole, then filled: a designated initializer would leave the rest of each address union undefined,
-	 * and hash keys are compared byte by byte. */
-	struct xlb_flow_key key = {};
-	struct xlb_flow *flow;
+	union word64 pinned = {};
 	struct xlb_backend *be;
-	__u32 *entry;
 
-	key.src.v4 = p->iph->saddr;
-	key.dst.v4 = p->iph->daddr;
-	key.sport = p->ports[0];
-	key.dport = p->ports[1];
-	key.proto = p->iph->protocol;
-	/* A new key's bucket is a cold cache line, the dearest part of a new flow (about 230 ns here): a SYN skips the
-	 * lookup and pays for the line once, in the insert. A retransmitted SYN is then scheduled afresh: the same
-	 * backend under Maglev, possibly another under rr, where it is a new connection attempt all the same. */
-	flow = p->syn ? NULL : bpf_map_lookup_elem(&xlb_flows, &key);
-	if (flow) {
-		*index = flow->backend;
-		be = bpf_map_lookup_elem(&xlb_backends, index);
-		if (be && be->gen == flow->gen && (be->flags & XLB_BE_ALIVE))
-			return be;
+	if (fs->opened) {
+		*fs->opened = 0;
+		pinned.flow.backend = XLB_NEW_FLOW_BACKEND(fs->w);
+		be = bpf_map_lookup_elem(&xlb_backends, &pinned.flow.backend);
+		if (be && (be->gen & 0xffff) == XLB_NEW_FLOW_GEN(fs->w) && (be->flags & XLB_BE_ALIVE)) {
+			pinned.flow.gen = be->gen;
+		} else {
+			be = pick(svc, fs->h.slot, &pinned.flow);
+			if (!be)
+				return NULL;
+			p->new_flow = 1;
+		}
+		bpf_map_update_elem(&xlb_flows, &fs->key, &pinned.flow, BPF_ANY);
+		*index = pinned.flow.backend;
+		return be;
 	}
-
-	if (svc->flags & XLB_SVC_MAGLEV)
-		entry = table_entry(svc, hash_3words(key.src.v4, key.dst.v4,
-						     ((__u32)key.sport << 16 | key.dport) ^ key.proto));
+	be = pick(svc, fs->h.slot, &pinned.flow);
+	if (!be)
+		return NULL;
+	if (fs->flow)
+		store64(fs->flow, pinned); /* its backend is gone: rescheduled, in place */
 	else
-		entry = next_in_ring(svc);
-	if (!entry)
-		return NULL;
-	*index = *entry;
-	be = bpf_map_lookup_elem(&xlb_backends, index);
-	/* A table may still name a backend that just went down while its successor is being written. */
-	if (!be || !(be->flags & XLB_BE_ALIVE))
-		return NULL;
-
-	struct xlb_flow pinned = { .backend = *index, .gen = be->gen };
-
-	bpf_map_update_elem(&xlb_flows, &key, &pinned, BPF_ANY);
+		remember_new_flow(fs->h, &pinned.flow);
 	p->new_flow = 1;
+	*index = pinned.flow.backend;
 	return be;
 }
 
@@ -235,51 +349,31 @@ static __always_inline void nat_to_backend(struct packet *p, const struct xlb_ba
 	}
 }
 
-/* Client -> VIP: returns the verdict and sets *outcome. */
-static __always_inline int to_backend(struct xdp_md *ctx, struct packet *p, const struct xlb_service *svc,
-				      __u32 *outcome)
+/* Whether a packet to service `service` with flags `flags` (XLB_SVC_*) may go on: its IPv4 header intact, its source
+ * neither denied nor outside an allow-list. Sets *outcome when not. */
+static __always_inline int admitted(struct packet *p, __u32 service, __u32 flags, __u32 *outcome)
 {
-	struct xlb_backend *be;
-	__u32 index = 0;
-	__u32 *entry;
-
-	p->service = svc->id;
 	if (!ipv4_header_intact(p->iph)) {
 		*outcome = XLB_DROP_BAD_CHECKSUM;
-		return XDP_DROP;
+		return 0;
 	}
-	if ((svc->flags & XLB_SVC_DENY) && denied(p->iph->saddr)) {
+	if ((flags & XLB_SVC_DENY) && denied(p->iph->saddr)) {
 		*outcome = XLB_DROP_DENIED;
-		return XDP_DROP;
+		return 0;
 	}
-	if ((svc->flags & XLB_SVC_ALLOW) && !allowed(svc->id, p->iph->saddr)) {
+	if ((flags & XLB_SVC_ALLOW) && !allowed(service, p->iph->saddr)) {
 		*outcome = XLB_DROP_NOT_ALLOWED;
-		return XDP_DROP;
+		return 0;
 	}
-	if (!svc->table_len) {
-		*outcome = XLB_DROP_NO_BACKEND;
-		return XDP_DROP;
-	}
+	return 1;
+}
 
-	if (p->ports) {
-		be = flow_backend(svc, p, &index);
-	} else {
-		be = NULL;
-		entry = next_in_ring(svc);
-		if (entry) {
-			index = *entry;
-			be = bpf_map_lookup_elem(&xlb_backends, &index);
-			if (be && !(be->flags & XLB_BE_ALIVE))
-				be = NULL;
-		}
-	}
-	if (!be) {
-		*outcome = XLB_DROP_NO_BACKEND;
-		return XDP_DROP;
-	}
+/* To backend `be` (index `index`) of service p->service with flags `flags`: rewrite, forward, count. */
+static __always_inline int forward(struct xdp_md *ctx, struct packet *p, const struct xlb_backend *be, __u32 index,
+				   __u32 flags, __u32 *outcome)
+{
 	p->backend = index;
-
-	if (!(svc->flags & XLB_SVC_DSR))
+	if (!(flags & XLB_SVC_DSR))
 		nat_to_backend(p, be);
 	__builtin_memcpy(p->eth->h_dest, be->mac, ETH_ALEN);
 	__builtin_memcpy(p->eth->h_source, be->src_mac, ETH_ALEN);
@@ -292,24 +386,97 @@ static __always_inline int to_backend(struct xdp_md *ctx, struct packet *p, cons
 		*outcome = XLB_DROP_NO_EGRESS;
 		return XDP_DROP;
 	}
-	count(&xlb_service_stats, svc->id, p->len, p->new_flow);
+	count(&xlb_service_stats, p->service, p->len, p->new_flow);
 	count(&xlb_backend_stats, index, p->len, p->new_flow);
 	return *outcome == XLB_TX ? XDP_TX : XDP_REDIRECT;
 }
 
-/* Backend -> client reply of a NAT service: translate the source back to the VIP side, then forward it like a router
- * would (TTL decremented) when the kernel knows the next hop, else hand it to the kernel to resolve and forward. */
+/* Client -> VIP, a packet of an established flow on its live backend: the service as the backend carries it. */
+static __always_inline int to_pinned(struct xdp_md *ctx, struct packet *p, const struct xlb_backend *be, __u32 index,
+				     __u32 *outcome)
+{
+	__u32 flags = be->flags >> XLB_BE_SVC_SHIFT;
+
+	p->service = be->service;
+	if (!admitted(p, p->service, flags, outcome))
+		return XDP_DROP;
+	return forward(ctx, p, be, index, flags, outcome);
+}
+
+/* Client -> VIP, any other packet: by the service. `fs` is the TCP/UDP flow's state, NULL for ICMP. */
+static __always_inline int to_backend(struct xdp_md *ctx, struct packet *p, const struct xlb_service *svc,
+				      struct flow_state *fs, __u32 *outcome)
+{
+	struct xlb_backend *be;
+	__u32 index = 0;
+
+	p->service = svc->id;
+	if (!admitted(p, svc->id, svc->flags, outcome))
+		return XDP_DROP;
+	if (!svc->table_len) {
+		*outcome = XLB_DROP_NO_BACKEND;
+		return XDP_DROP;
+	}
+
+	if (fs) {
+		be = flow_backend(svc, p, fs, &index);
+	} else {
+		struct xlb_service ring = *svc;
+		struct xlb_flow pinned = {};
+
+		/* ICMP echo: every request is the next of the ring, whatever the scheduler. */
+		ring.flags &= ~XLB_SVC_MAGLEV;
+		be = pick(&ring, 0, &pinned);
+		index = pinned.backend;
+	}
+	if (!be) {
+		*outcome = XLB_DROP_NO_BACKEND;
+		return XDP_DROP;
+	}
+	return forward(ctx, p, be, index, svc->flags, outcome);
+}
+
+/*
+ * Backend -> client reply of a NAT service: translate the source back to the VIP side, then forward it like a router
+ * would (TTL decremented) when the kernel knows the next hop, else hand it to the kernel to resolve and forward.
+ * Only a reply to a flow this node sent to that backend is one: the flow it answers must be pinned to the backend (or
+ * about to be, among new flows), and, when the backend is known to sit behind an interface, the reply must arrive
+ * there. Anything else with a backend's address:port as its source (a relay request for VIP-sourced packets, or the
+ * answer to a flow long forgotten) is dropped.
+ */
 static __always_inline int to_client(struct xdp_md *ctx, struct packet *p, const struct xlb_reverse *rev,
 				     __u32 *outcome)
 {
 	struct iphdr *iph = p->iph;
 	__be32 old = iph->saddr;
 	struct bpf_fib_lookup fib = {};
+	struct xlb_flow_key key = {
+		.src = iph->daddr, .dst = rev->vip.v4, .sport = p->ports[1], .dport = rev->port, .proto = iph->protocol,
+	};
+	struct xlb_backend *be;
+	struct xlb_flow *flow;
+	union word64 pinned;
+	__u32 index = rev->backend;
+	__u64 w;
 
 	if (!ipv4_header_intact(iph)) {
 		*outcome = XLB_DROP_BAD_CHECKSUM;
 		return XDP_DROP;
 	}
+	*outcome = XLB_DROP_STRAY_REPLY;
+	be = bpf_map_lookup_elem(&xlb_backends, &index);
+	if (!be || (be->ifindex && be->ifindex != ctx->ingress_ifindex))
+		return XDP_DROP;
+	flow = bpf_map_lookup_elem(&xlb_flows, &key);
+	if (flow) {
+		pinned = load64(flow);
+		if (pinned.flow.backend != index || pinned.flow.gen != be->gen)
+			return XDP_DROP;
+	} else if (!new_flow(flow_hash(&key), &w) || XLB_NEW_FLOW_BACKEND(w) != index ||
+		   XLB_NEW_FLOW_GEN(w) != (be->gen & 0xffff)) {
+		return XDP_DROP;
+	}
+	p->backend = index;
 
 	iph->saddr = rev->vip.v4;
 	csum_replace4(&iph->check, old, rev->vip.v4);
@@ -363,11 +530,13 @@ int xlb(struct xdp_md *ctx)
 	__u32 outcome = XLB_PASS_NOT_VIP;
 	int action = XDP_PASS;
 	struct xlb_service_key key = {};
-	struct xlb_service *svc;
+	struct xlb_service *value;
 	struct xlb_reverse_key rkey = {};
 	struct xlb_reverse *rev;
+	struct flow_state fs = {};
 	struct iphdr *iph;
 	__u32 ip_len, l4_len;
+	int vip;
 	void *l4;
 
 	if ((void *)(p.eth + 1) > data_end || p.eth->h_proto != bpf_htons(ETH_P_IP))
@@ -388,8 +557,12 @@ int xlb(struct xdp_md *ctx)
 
 	action = XDP_PASS;
 	outcome = XLB_PASS_NOT_VIP;
+	/* Neither to a VIP nor from a nat backend: none of ours, whatever it holds. */
+	vip = maybe(0, iph->daddr);
+	if (!vip && !maybe(1, iph->saddr))
+		goto out;
 	if (iph->ihl != 5 || (iph->frag_off & bpf_htons(IP_MF | IP_OFFSET))) {
-		if (is_vip(iph->daddr)) {
+		if (vip && is_vip(iph->daddr)) {
 			action = XDP_DROP;
 			outcome = iph->ihl != 5 ? XLB_DROP_IP_OPTIONS : XLB_DROP_FRAGMENT;
 		}
@@ -434,12 +607,36 @@ int xlb(struct xdp_md *ctx)
 		goto out;
 	}
 
-	svc = bpf_map_lookup_elem(&xlb_services, &key);
-	if (svc) {
-		action = to_backend(ctx, &p, svc, &outcome);
+	if (vip && p.ports) {
+		fs.key.src = iph->saddr;
+		fs.key.dst = iph->daddr;
+		fs.key.sport = p.ports[0];
+		fs.key.dport = p.ports[1];
+		fs.key.proto = iph->protocol;
+		fs.h = flow_hash(&fs.key);
+		if (!p.syn) {
+			/* Among new flows first: a SYN that reopened an established flow's 5-tuple wins over the old pin. */
+			fs.opened = new_flow(fs.h, &fs.w);
+			fs.flow = fs.opened ? NULL : bpf_map_lookup_elem(&xlb_flows, &fs.key);
+		}
+		if (fs.flow) {
+			union word64 pinned = load64(fs.flow);
+			struct xlb_backend *be = live_backend(pinned.flow.backend, pinned.flow.gen);
+
+			if (be) {
+				action = to_pinned(ctx, &p, be, pinned.flow.backend, &outcome);
+				goto out;
+			}
+		}
+	}
+	value = vip ? bpf_map_lookup_elem(&xlb_services, &key) : NULL;
+	if (value) {
+		union word64 svc = load64(value);
+
+		action = to_backend(ctx, &p, &svc.service, p.ports ? &fs : NULL, &outcome);
 		goto out;
 	}
-	if (!p.ports)
+	if (!p.ports || !maybe(1, iph->saddr))
 		goto out;
 	rkey.addr.v4 = iph->saddr;
 	rkey.port = p.ports[0];
@@ -451,7 +648,7 @@ int xlb(struct xdp_md *ctx)
 
 l4_malformed:
 	/* Only VIP traffic is ours to judge; the kernel checks the rest as it always does. */
-	if (is_vip(iph->daddr)) {
+	if (vip && is_vip(iph->daddr)) {
 		action = XDP_DROP;
 		outcome = XLB_DROP_MALFORMED;
 	}

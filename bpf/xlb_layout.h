@@ -24,6 +24,18 @@
 #ifndef XLB_MAX_FLOWS
 #define XLB_MAX_FLOWS 1048576
 #endif
+/* Sets of xlb_new_flows (see there): a power of two. 16384 sets of 32 bytes (512 KiB) keep a new flow through about
+ * 65 ms of a flood of a million new flows a second; four times as many would keep it four times longer, for about 0.2
+ * floors more per SYN (README "Performance"). */
+#ifndef XLB_NEW_FLOW_SETS
+#define XLB_NEW_FLOW_SETS 16384
+#endif
+#define XLB_NEW_FLOW_WAYS 4
+/* Each half of xlb_filter has 2^XLB_FILTER_LOG2 bits. */
+#ifndef XLB_FILTER_LOG2
+#define XLB_FILTER_LOG2 16
+#endif
+#define XLB_FILTER_WORDS ((1u << XLB_FILTER_LOG2) / 64)
 #ifndef XLB_MAX_EGRESS
 #define XLB_MAX_EGRESS 64
 #endif
@@ -57,19 +69,30 @@ struct xlb_service_key {
 #define XLB_SVC_DENY (1u << 2)   /* xlb_deny has entries: check the source against it */
 #define XLB_SVC_ALLOW (1u << 3)  /* the service has an allow-list in xlb_allow */
 
+/* Eight bytes, read by the data plane in one aligned load: a hash map update may reuse a replaced element for another
+ * value while a packet still holds it, so the packet works from one copy, never from fields read at different times. */
 struct xlb_service {
-	__u32 id;        /* index into xlb_service_stats, xlb_rr_cursor and the table map */
-	__u16 flags;     /* XLB_SVC_* */
+	__u16 id;        /* index into xlb_service_stats, xlb_rr_cursor and the table map */
+	__u8 flags;      /* XLB_SVC_* */
 	/* Which of the service's two tables is live. The control plane fills the other one, then switches by
 	 * rewriting this whole value in one map update, so no packet ever reads a half-written table. */
-	__u16 slot;
+	__u8 slot;
 	__u32 table_len; /* live entries in the table; 0: no usable backend */
-};
+} __attribute__((aligned(8)));
+
+_Static_assert(sizeof(struct xlb_service) == 8, "struct xlb_service is read as one 64-bit word");
+_Static_assert(XLB_MAX_SERVICES <= 65536, "service ids are 16 bits");
 
 /* xlb_tables[(id * 2 + slot) * XLB_TABLE_SIZE + i] = backend index; see struct xlb_service. */
 
 /* struct xlb_backend.flags */
 #define XLB_BE_ALIVE (1u << 0) /* may carry traffic: existing flows stay; without it, its flows are rescheduled */
+/* Bits 8 to 15: the owning service's XLB_SVC_* flags, so a packet of an established flow finds in its backend all it
+ * needs of its service (forwarding, deny and allow checks; the id is in .service) and skips the service lookup. */
+#define XLB_BE_SVC_SHIFT 8
+
+_Static_assert(((XLB_SVC_MAGLEV | XLB_SVC_DSR | XLB_SVC_DENY | XLB_SVC_ALLOW) << XLB_BE_SVC_SHIFT) <= 0xffff,
+	       "service flags fit the backend's flags");
 
 /* xlb_backends[backend index]: one backend of one service. */
 struct xlb_backend {
@@ -85,20 +108,40 @@ struct xlb_backend {
 	__u32 service;  /* owning service's id: lets a restarted control plane recover who is where */
 };
 
-/* xlb_flows: the LRU flow table, keyed by the client's 5-tuple as it arrives. */
+/* xlb_flows and xlb_new_flows: keyed by the client's 5-tuple as it arrives. IPv4 only: 16 bytes hash and compare
+ * faster than a key with room for IPv6, which will get a table of its own. */
 struct xlb_flow_key {
-	union xlb_addr src;
-	union xlb_addr dst;
+	__be32 src;
+	__be32 dst;
 	__be16 sport;
 	__be16 dport;
 	__u8 proto;
 	__u8 pad[3];
 };
 
+/* xlb_new_flows[set]: flows seen open (a TCP SYN, or the first packet of a flow not known) and their picks, until
+ * their next packet moves them into xlb_flows. A set holds the last XLB_NEW_FLOW_WAYS flows whose 5-tuple hash falls
+ * in it, newest first. Each is one 64-bit word, written and read whole, so CPUs writing the same set never mix their
+ * entries: the upper 32 bits are the 5-tuple's hash (its low bits chose the set, the rest tell the set's flows apart;
+ * 0 is an empty way), then the low 16 bits of the backend's generation, then the backend index. Small, so it stays in
+ * cache: a flow pushed out of its set before its second packet (by four newer ones, as in a flood) is picked afresh
+ * then: the same backend under Maglev, perhaps another under rr; and a NAT reply that comes before that second packet
+ * (a SYN-ACK) is taken only while its flow is still in the set. */
+struct xlb_new_flow_set {
+	__u64 way[XLB_NEW_FLOW_WAYS];
+};
+
+#define XLB_NEW_FLOW_BACKEND(w) ((__u32)(w) & 0xffff)
+#define XLB_NEW_FLOW_GEN(w) (((__u32)(w) >> 16) & 0xffff)
+#define XLB_NEW_FLOW_FP(w) ((__u32)((w) >> 32))
+
+_Static_assert(XLB_MAX_BACKENDS <= 65536, "xlb_new_flows holds 16-bit backend indexes");
+
+/* Written by the data plane as one 64-bit store, so another CPU never reads a backend with another's generation. */
 struct xlb_flow {
 	__u32 backend; /* backend index */
 	__u32 gen;     /* struct xlb_backend.gen when the flow was pinned */
-};
+} __attribute__((aligned(8)));
 
 /* xlb_reverse: NAT replies. Keyed by the backend's side of a service, answers with the VIP side. */
 struct xlb_reverse_key {
@@ -112,7 +155,20 @@ struct xlb_reverse {
 	union xlb_addr vip;
 	__be16 port; /* service port */
 	__u16 pad;
+	/* The backend's index: a packet is a reply only if the flow it answers was sent to this backend. */
+	__u32 backend;
 };
+
+/* xlb_filter[]: two sets of bits over IPv4 addresses, in 64-bit words: words [0, XLB_FILTER_WORDS) hold a bit for
+ * every VIP, the next XLB_FILTER_WORDS one for every nat backend address. A clear bit proves an address is neither,
+ * so most traffic that is not the load balancer's passes after two array reads, without a hash lookup. An address's
+ * bit is xlb_filter_bit(addr), addr being its four network-order bytes read as a host-order u32. */
+#define XLB_FILTER_MUL 0x9e3779b1u
+
+static inline __u32 xlb_filter_bit(__u32 addr)
+{
+	return (addr * XLB_FILTER_MUL) >> (32 - XLB_FILTER_LOG2);
+}
 
 /* xlb_deny: source prefixes dropped for every VIP. An IPv4 prefix counts its bits from the start of addr. */
 struct xlb_deny_key {
@@ -178,6 +234,7 @@ enum xlb_outcome {
 	XLB_DROP_NO_EGRESS,     /* backend's interface missing from xlb_egress */
 	XLB_DROP_DENIED,        /* source in the deny list */
 	XLB_DROP_NOT_ALLOWED,   /* source outside the service's allow-list */
+	XLB_DROP_STRAY_REPLY,   /* from a nat backend's address:port, but no reply to a flow sent to it through here */
 	XLB_OUTCOME_MAX,
 };
 

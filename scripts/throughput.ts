@@ -1,17 +1,25 @@
-// The bench's throughput case, through the namespace lab (scripts/lab/lab.ts): a generator in the client namespace
-// sends UDP datagrams to a VIP as fast as it can, each with the next source port (a new flow), and we count what
-// reaches the backends per second: with xlb on the LB, and, in the same lab and run, with the kernel's own
-// alternative, an nftables DNAT rule spreading the VIP over the same backends. `npm run bench` prints both rates and
-// their ratio; `node dist/scripts/throughput.js [--json]` runs this case alone.
+// The bench's throughput cases, through the namespace lab (scripts/lab/lab.ts): a generator in the client namespace
+// sends UDP datagrams to a VIP as fast as it can, and we count what reaches the backends per second, and what CPU the
+// LB spent per packet it passed on: with xlb on the LB, and, in the same lab and run, with the kernel's own
+// alternative, an nftables DNAT rule spreading the VIP over the same backends. Two loads: 64 flows over and over (the
+// steady state: xlb's flow table and conntrack both know every flow), and a new-flow flood (every frame a flow not
+// seen before: conntrack makes an entry for each, xlb only picks). `npm run bench` prints the rates, the costs and their
+// ratios; `node dist/scripts/throughput.js [--json]` runs this part alone.
 //
 // How it is measured:
 // - The generator (scripts/trafficgen.ts, bpf/trafficgen.bpf.c) runs an XDP program under BPF_PROG_TEST_RUN with
-//   BPF_F_TEST_XDP_LIVE_FRAMES in the client namespace: each run writes the frame's headers, the next UDP source port
-//   (1024..65535, UDP checksum 0) and XDP_TXes it out of c0 to the LB's front, 64 frames per batch.
+//   BPF_F_TEST_XDP_LIVE_FRAMES in the client namespace: each run writes the frame's headers, makes it the next flow
+//   (UDP source port, then source address; UDP checksum 0) and XDP_TXes it out of c0 to the LB's front, 64 frames per
+//   batch.
 // - Counting: the backends' eth0 rx_packets (and c0's tx_packets, for what was sent), read every 0.5 s while the
-//   generator runs, after a 0.5 s warmup; the figure is the median of those sub-window rates over every round. Rounds
-//   alternate xlb and nftables, so a busy phase of the machine (other work on it) touches both cases alike; min..max
-//   shows the spread.
+//   generator runs, after a 0.5 s warmup; the figure is the median of those sub-window rates over every round. Each
+//   round measures xlb, then nftables (conntrack flushed before each load), so a busy phase of the machine (other work
+//   on it) touches both alike; the rounds' own medians show the spread.
+// - The LB's CPU per packet: the softirq time of the LB's CPU (below) from /proc/stat over the measured window, over
+//   the packets the LB passed on meanwhile. Every step of the LB's forwarding runs in softirq there (front's NAPI poll:
+//   xlb's XDP program and its redirect, or the kernel's receive, conntrack, DNAT and forwarding path); the generator's
+//   own work is system time. The kernel samples that time at each tick (no IRQ time accounting here), so the figure is
+//   an estimate, good to a few percent over seconds.
 // - The backends drop the datagrams at their eth0 ingress hook (nftables netdev table; veth has counted them by
 //   then), so nothing answers (no ICMP port-unreachable, no UDP echo: the lab runs no servers here) and the backends'
 //   IP stack stays out of the measurement. The switch gets static FDB entries for the backends' MACs (a backend that
@@ -55,11 +63,27 @@ const WARMUP_S = 0.5;
 const SUB_WINDOW_S = 0.5;
 const MARGIN_S = 0.5;
 const DAEMON_READY_MS = 20_000;
+/** /proc/stat's unit: 1/100 s on every architecture Linux runs on today. */
+const USER_HZ = 100;
+
+/** What the generator sends: flows by source port (1024 up), then source address (the client's subnet, from .16). */
+export interface Load {
+  name: 'flows' | 'flood';
+  ports: number;
+  addresses: number;
+  description: string;
+}
+
+export const LOADS: readonly Load[] = [
+  { name: 'flows', ports: 64, addresses: 1, description: '64 flows over and over' },
+  { name: 'flood', ports: 64512, addresses: 200, description: 'a new-flow flood: every frame a flow not seen before' },
+];
+const FLOOD_SOURCE = '198.18.0.16';
 
 export interface ThroughputOptions {
   /** The measured window per case and round, in seconds. Default 3 (XLB_BENCH_LAB_SECONDS). */
   seconds?: number;
-  /** Rounds, each measuring xlb then nftables. Default 2 (XLB_BENCH_LAB_ROUNDS). */
+  /** Rounds, each measuring xlb then nftables, each with every load. Default 4 (XLB_BENCH_LAB_ROUNDS). */
   rounds?: number;
   /** Progress lines (stderr by default). */
   progress?: (line: string) => void;
@@ -72,20 +96,28 @@ export interface CaseRate {
   sentPerSecond: number;
   /** Frames the LB passed on out of back per second (sent or dropped at plb's full queue), likewise. */
   forwardedPerSecond: number;
-  /** The lowest and highest sub-window rates, to show the spread. */
-  minPerSecond: number;
-  maxPerSecond: number;
+  /** Each round's median of its sub-window rates, in round order: the spread from run to run. */
+  roundsPerSecond: number[];
+  /** The LB's CPU time (softirq on its CPU) per packet it passed on, in ns; undefined on one CPU. */
+  lbNsPerPacket?: number;
   /** Datagrams counted at each backend (b1..bN) over all windows: how evenly the LB spread them. */
   perBackend: number[];
   /** Frames the generator sent in all its runs (warmup and margin included). */
   generated: number;
 }
 
-export interface ThroughputResult {
+export interface LoadResult {
+  load: Load;
   xlb: CaseRate;
   nftables: CaseRate;
   /** xlb's rate over nftables'. */
   ratio: number;
+  /** nftables' CPU per packet over xlb's: how many times cheaper xlb forwards a packet. */
+  costRatio?: number;
+}
+
+export interface ThroughputResult {
+  loads: LoadResult[];
   rounds: number;
   /** Sub-windows per case and round, and their length in seconds. */
   subWindows: number;
@@ -94,16 +126,29 @@ export interface ThroughputResult {
   cpus?: { generator: number; switch: number };
 }
 
+/** The case name of a load's row: lab-udp-xlb, lab-udp-flood-nftables, lab-udp-ratio, ... */
+function caseName(load: Load, what: string): string {
+  return load.name === 'flows' ? `lab-udp-${what}` : `lab-udp-${load.name}-${what}`;
+}
+
 /** Entries for the bench's --json array. */
 export function throughputEntries(r: ThroughputResult): object[] {
-  const entry = (name: string, c: CaseRate) => ({
-    case: name,
+  const entry = (load: Load, name: string, c: CaseRate) => ({
+    case: caseName(load, name),
+    load: load.description,
     packetsPerSecond: Math.round(c.packetsPerSecond),
+    roundsPerSecond: c.roundsPerSecond.map(Math.round),
+    lbNsPerPacket: c.lbNsPerPacket === undefined ? null : Math.round(c.lbNsPerPacket),
     sentPerSecond: Math.round(c.sentPerSecond),
     forwardedPerSecond: Math.round(c.forwardedPerSecond),
+    perBackend: c.perBackend,
     framesGenerated: c.generated,
+    limit: limit(r, c),
   });
-  return [entry('lab-udp-xlb', r.xlb), entry('lab-udp-nftables', r.nftables), { case: 'lab-udp-ratio', ratio: round2(r.ratio) }];
+  return r.loads.flatMap((l) => [
+    entry(l.load, 'xlb', l.xlb), entry(l.load, 'nftables', l.nftables),
+    { case: caseName(l.load, 'ratio'), ratio: round2(l.ratio), costRatio: l.costRatio === undefined ? null : round2(l.costRatio) },
+  ]);
 }
 
 /** Which side set the rate: the switch's when the LB passed on clearly more than the backends received. */
@@ -112,34 +157,42 @@ function limit(r: ThroughputResult, c: CaseRate): string {
   return c.forwardedPerSecond > c.packetsPerSecond * 1.05 ? `switch (CPU ${r.cpus.switch})` : `LB (CPU ${r.cpus.generator})`;
 }
 
-/** The bench's table for this case. */
+/** The bench's table for this part. */
 export function formatThroughput(r: ThroughputResult): string {
+  const ns = (c: CaseRate) => (c.lbNsPerPacket === undefined ? '-' : fmt(c.lbNsPerPacket));
   const rows = [
-    ['lab case', 'received/s', 'min..max', 'LB out/s', 'sent/s', 'limit', 'frames generated', 'received per backend'],
-    ...([['lab-udp-xlb', r.xlb], ['lab-udp-nftables', r.nftables]] as const).map(([name, c]) => [
-      name, fmt(c.packetsPerSecond), `${fmt(c.minPerSecond)}..${fmt(c.maxPerSecond)}`, fmt(c.forwardedPerSecond),
-      fmt(c.sentPerSecond), limit(r, c), fmt(c.generated), c.perBackend.map(fmt).join(' '),
+    ['lab case', 'received/s', 'rounds min..max', 'LB ns/packet', 'LB out/s', 'sent/s', 'limit', 'received per backend'],
+    ...r.loads.flatMap((l) => [
+      ...([['xlb', l.xlb], ['nftables', l.nftables]] as const).map(([name, c]) => [
+        caseName(l.load, name), fmt(c.packetsPerSecond),
+        `${fmt(Math.min(...c.roundsPerSecond))}..${fmt(Math.max(...c.roundsPerSecond))}`, ns(c), fmt(c.forwardedPerSecond),
+        fmt(c.sentPerSecond), limit(r, c), c.perBackend.map(fmt).join(' '),
+      ]),
+      [caseName(l.load, 'ratio'), `${l.ratio.toFixed(2)}x`, '', l.costRatio === undefined ? '' : `${l.costRatio.toFixed(2)}x`,
+        '', '', '', `${l.load.description}: xlb over nftables DNAT (received/s; LB CPU per packet, nftables over xlb)`],
     ]),
-    ['lab-udp-ratio', `${r.ratio.toFixed(2)}x`, '', '', '', '', '', 'xlb over nftables DNAT, received/s'],
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const lines = rows.map((row) => row.map((x, i) => (i === row.length - 1 ? x : x.padEnd(widths[i]!))).join('  '));
   const notes = [
-    `UDP to ${VIP}:${PORT} through the namespace lab, a new source port per frame, from an XDP live-frames generator.`,
+    `UDP to ${VIP}:${PORT} through the namespace lab from an XDP live-frames generator: ` +
+      `${r.loads.map((l) => `${caseName(l.load, '*')}: ${l.load.description}`).join('; ')}.`,
     `received/s: the backends' eth0 rx_packets, median of ${r.rounds * r.subWindows} windows of ${r.subWindowSeconds} s ` +
-      `per case (${r.rounds} round(s), xlb and nftables alternating); LB out/s: what the LB passed on out of back ` +
-      '(tx_packets + tx_dropped), sent/s: what left c0, likewise.',
+      `per case (${r.rounds} round(s), each xlb then nftables); rounds min..max: the lowest and highest of the rounds' ` +
+      'own medians; LB out/s: what the LB passed on out of back (tx_packets + tx_dropped), sent/s: what left c0, likewise.',
     r.cpus
-      ? `Generator and LB on CPU ${r.cpus.generator}, switch and backends on CPU ${r.cpus.switch}; limit: the side that ` +
-        'saturated (LB out > received: the switch side dropped the difference). See scripts/throughput.ts.'
-      : 'One CPU: generator, LB, switch and backends share it, and the costs both cases share narrow the ratio.',
+      ? `Generator and LB on CPU ${r.cpus.generator}, switch and backends on CPU ${r.cpus.switch}; LB ns/packet: softirq ` +
+        `time of CPU ${r.cpus.generator} (tick-sampled) over the packets the LB passed on; limit: the side that saturated ` +
+        '(LB out > received: the switch side dropped the difference). See scripts/throughput.ts.'
+      : 'One CPU: generator, LB, switch and backends share it, the costs both cases share narrow the ratio, and the LB\'s ' +
+        'own CPU cannot be told apart.',
   ];
   return `${lines.join('\n')}\n\n${notes.join('\n')}\n`;
 }
 
 export async function labThroughput(options: ThroughputOptions = {}): Promise<ThroughputResult> {
   const seconds = options.seconds ?? Number(process.env.XLB_BENCH_LAB_SECONDS ?? 3);
-  const rounds = options.rounds ?? Number(process.env.XLB_BENCH_LAB_ROUNDS ?? 2);
+  const rounds = options.rounds ?? Number(process.env.XLB_BENCH_LAB_ROUNDS ?? 4);
   if (!(seconds > 0) || !Number.isInteger(rounds) || rounds < 1) {
     throw new RangeError(`lab throughput: seconds must be > 0 and rounds an integer >= 1, not ${seconds} and ${rounds}`);
   }
@@ -160,23 +213,33 @@ export async function labThroughput(options: ThroughputOptions = {}): Promise<Th
     await prepareLab(lab);
     const cpus = availableParallelism() >= 2 ? { generator: 0, switch: 1 } : undefined;
     if (cpus) await pinSwitch(lab, cpus.switch);
-    const frame = buildFrame({
-      srcMac: lab.macs.client, dstMac: lab.macs.lbFront, src: lab.addresses.client, dst: VIP,
-      proto: 'udp', sport: 1024, dport: PORT, payload: Buffer.from('xlb-bench-payload!'), udpChecksum: false, padTo: 60,
+    const frame = (load: Load) => buildFrame({
+      srcMac: lab!.macs.client, dstMac: lab!.macs.lbFront, src: load.addresses > 1 ? FLOOD_SOURCE : lab!.addresses.client,
+      dst: VIP, proto: 'udp', sport: 1024, dport: PORT, payload: Buffer.from('xlb-bench-payload!'), udpChecksum: false,
+      padTo: 60,
     });
-    const runs: { xlb: Run[]; nftables: Run[] } = { xlb: [], nftables: [] };
-    for (let round = 1; round <= rounds; round++) {
-      progress(`lab throughput: round ${round}/${rounds}: xlb`);
-      runs.xlb.push(await withXlb(lab, work, pinPath, () => measure(lab!, frame, subWindows, cpus?.generator)));
-      progress(`lab throughput: round ${round}/${rounds}: nftables DNAT`);
-      runs.nftables.push(await withNftables(lab, () => measure(lab!, frame, subWindows, cpus?.generator)));
-    }
-    const xlb = summarize(runs.xlb);
-    const nftables = summarize(runs.nftables);
-    return {
-      xlb, nftables, ratio: xlb.packetsPerSecond / nftables.packetsPerSecond, rounds, subWindows,
-      subWindowSeconds: SUB_WINDOW_S, ...(cpus && { cpus }),
+    const runs = new Map(LOADS.map((l) => [l.name, { xlb: [] as Run[], nftables: [] as Run[] }]));
+    const measureAll = async (what: 'xlb' | 'nftables', before: () => Promise<void>) => {
+      for (const load of LOADS) {
+        progress(`lab throughput: ${what}, ${load.description}`);
+        await before();
+        runs.get(load.name)![what].push(await measure(lab!, frame(load), load, subWindows, cpus?.generator));
+      }
     };
+    for (let round = 1; round <= rounds; round++) {
+      progress(`lab throughput: round ${round}/${rounds}`);
+      await withXlb(lab, work, pinPath, () => measureAll('xlb', async () => undefined));
+      await withNftables(lab, () => measureAll('nftables', () => flushConntrack(lab!)));
+    }
+    const loads = LOADS.map((load): LoadResult => {
+      const xlb = summarize(runs.get(load.name)!.xlb);
+      const nftables = summarize(runs.get(load.name)!.nftables);
+      return {
+        load, xlb, nftables, ratio: xlb.packetsPerSecond / nftables.packetsPerSecond,
+        ...(xlb.lbNsPerPacket && nftables.lbNsPerPacket && { costRatio: nftables.lbNsPerPacket / xlb.lbNsPerPacket }),
+      };
+    });
+    return { loads, rounds, subWindows, subWindowSeconds: SUB_WINDOW_S, ...(cpus && { cpus }) };
   } finally {
     await lab?.destroy();
     cleanupFiles();
@@ -312,6 +375,12 @@ async function withNftables<T>(lab: Lab, body: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Conntrack's table emptied: a measurement must not start with the last one's entries (the table may be full). */
+async function flushConntrack(lab: Lab): Promise<void> {
+  const flush = await lab.exec(lab.ns.lb, ['conntrack', '-F']);
+  if (flush.code !== 0 && !/0 flow entries/.test(flush.stderr)) throw new Error(`${lab.ns.lb}: conntrack -F: ${flush.stderr.trim()}`);
+}
+
 /** One case's measurement in one round. */
 interface Run {
   /** Per sub-window, per backend: packets and seconds. */
@@ -319,18 +388,22 @@ interface Run {
   /** Per sub-window: frames sent out of c0, and passed on out of the LB's back, per second. */
   sent: number[];
   forwarded: number[];
+  /** Over the whole measured span: the packets the LB passed on, and its CPU's softirq seconds (if it has its own). */
+  forwardedPackets: number;
+  lbSoftirqSeconds?: number;
   generated: number;
 }
 
 /**
  * Runs the generator (pinned to `cpu`, if given) for warmup + the sub-windows + a margin, and reads the counters at
- * each sub-window's edges.
+ * each sub-window's edges, and the softirq time of `cpu` at the first and the last.
  */
-async function measure(lab: Lab, frame: Buffer, subWindows: number, cpu: number | undefined): Promise<Run> {
+async function measure(lab: Lab, frame: Buffer, load: Load, subWindows: number, cpu: number | undefined): Promise<Run> {
   const gen = lab.spawn(lab.ns.client, [
     ...(cpu === undefined ? [] : ['taskset', '-c', String(cpu)]),
     process.execPath, TRAFFICGEN, '--dev', IFACES.client, '--frame', frame.toString('hex'),
     '--seconds', String(WARMUP_S + subWindows * SUB_WINDOW_S + MARGIN_S),
+    '--ports', String(load.ports), '--addresses', String(load.addresses),
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -345,6 +418,8 @@ async function measure(lab: Lab, frame: Buffer, subWindows: number, cpu: number 
     await sleep(WARMUP_S * 1000);
     const start = performance.now();
     let prev = await counters(lab);
+    const first = prev;
+    const softirqBefore = cpu === undefined ? undefined : softirqSeconds(cpu);
     const windows: Run['windows'] = [];
     const sent: number[] = [];
     const forwarded: number[] = [];
@@ -359,28 +434,44 @@ async function measure(lab: Lab, frame: Buffer, subWindows: number, cpu: number 
       forwarded.push(f.packets / f.seconds);
       prev = next;
     }
+    const lbSoftirqSeconds = softirqBefore === undefined ? undefined : softirqSeconds(cpu!) - softirqBefore;
     const code = await exited;
     if (code !== 0) throw new Error(`traffic generator failed (${code}): ${err.trim()}`);
     const report = JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!) as { frames: number };
-    return { windows, sent, forwarded, generated: report.frames };
+    return {
+      windows, sent, forwarded, forwardedPackets: prev.lbOut.packets - first.lbOut.packets,
+      ...(lbSoftirqSeconds !== undefined && { lbSoftirqSeconds }), generated: report.frames,
+    };
   } finally {
     if (gen.exitCode === null && gen.signalCode === null) gen.kill('SIGKILL');
   }
 }
 
 function summarize(runs: Run[]): CaseRate {
+  const rates = (windows: Run['windows']) =>
+    windows.map((w) => w.reduce((sum, b) => sum + b.packets / b.seconds, 0)).sort((a, b) => a - b);
   const windows = runs.flatMap((r) => r.windows);
-  const rates = windows.map((w) => w.reduce((sum, b) => sum + b.packets / b.seconds, 0)).sort((a, b) => a - b);
   const perBackend = windows[0]!.map((_, k) => windows.reduce((n, w) => n + w[k]!.packets, 0));
+  const softirq = runs.every((r) => r.lbSoftirqSeconds !== undefined)
+    ? runs.reduce((n, r) => n + r.lbSoftirqSeconds!, 0) : undefined;
+  const forwarded = runs.reduce((n, r) => n + r.forwardedPackets, 0);
   return {
-    packetsPerSecond: median(rates),
+    packetsPerSecond: median(rates(windows)),
+    roundsPerSecond: runs.map((r) => median(rates(r.windows))),
+    ...(softirq !== undefined && forwarded > 0 && { lbNsPerPacket: (softirq * 1e9) / forwarded }),
     sentPerSecond: median(runs.flatMap((r) => r.sent).sort((a, b) => a - b)),
     forwardedPerSecond: median(runs.flatMap((r) => r.forwarded).sort((a, b) => a - b)),
-    minPerSecond: rates[0]!,
-    maxPerSecond: rates[rates.length - 1]!,
     perBackend,
     generated: runs.reduce((n, r) => n + r.generated, 0),
   };
+}
+
+/** CPU `cpu`'s time in softirq since boot, in seconds (/proc/stat, USER_HZ units). */
+function softirqSeconds(cpu: number): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  if (!line) throw new Error(`/proc/stat has no line for cpu${cpu}`);
+  // cpuN user nice system idle iowait irq softirq ...
+  return Number(line.trim().split(/\s+/)[7]) / USER_HZ;
 }
 
 interface Counter {

@@ -1,10 +1,12 @@
 // The throughput bench's traffic generator (scripts/throughput.ts starts it inside the lab's client namespace, with
-// `ip netns exec`): sends one frame over and over, as fast as one CPU can, out of an interface, for a fixed time.
+// `ip netns exec`): sends one frame over and over, as fast as one CPU can, out of an interface, for a fixed time, each
+// time as the next of a set of flows.
 //
-//   node dist/scripts/trafficgen.js --dev c0 --frame HEX --seconds 4 [--batch 64]
+//   node dist/scripts/trafficgen.js --dev c0 --frame HEX --seconds 4 [--batch 64] [--ports 64512] [--addresses 1]
 //
 // dist/bpf/trafficgen.o runs under BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES: every run is a real frame, which
-// the program gives the next source port and sends with XDP_TX, out of the context's ingress interface. The kernel
+// the program makes the next flow (source port 1024 + n % ports, source address the frame's + n / ports % addresses,
+// n counting the frames) and sends with XDP_TX, out of the context's ingress interface. The kernel
 // resolves that ifindex in the caller's network namespace, hence running in the client namespace. The frame must be
 // Ethernet/IPv4 (no options)/UDP with UDP checksum 0; its first 42 bytes (the headers) go into the program's
 // `template` map, and the program copies them into every frame it sends (bpf/trafficgen.bpf.c says why).
@@ -27,6 +29,8 @@ const { values } = parseArgs({
     frame: { type: 'string' },
     seconds: { type: 'string' },
     batch: { type: 'string', default: '64' },
+    ports: { type: 'string', default: '64512' },
+    addresses: { type: 'string', default: '1' },
   },
 });
 if (!values.dev || !values.frame || !values.seconds) {
@@ -36,6 +40,12 @@ if (!values.dev || !values.frame || !values.seconds) {
 const frame = Buffer.from(values.frame, 'hex');
 const seconds = Number(values.seconds);
 const batchSize = Number(values.batch);
+const flows = { ports: Number(values.ports), addresses: Number(values.addresses) };
+if (!Number.isInteger(flows.ports) || flows.ports < 1 || flows.ports > 64512 || !Number.isInteger(flows.addresses) ||
+  flows.addresses < 1) {
+  process.stderr.write('trafficgen: --ports must be 1..64512 and --addresses >= 1\n');
+  process.exit(2);
+}
 
 const obj = BpfObject.open(OBJ);
 try {
@@ -44,6 +54,12 @@ try {
   const template = obj.map('template');
   if (frame.length < template.valueSize) throw new Error(`the frame is ${frame.length} bytes, shorter than its headers`);
   template.update(u32Key(0), frame.subarray(0, template.valueSize));
+  // The address grows in its low 16 bits only (the program's checksum update counts on it).
+  if (frame.readUInt16BE(28) + flows.addresses - 1 > 0xffff) throw new Error('--addresses would carry out of the source address\'s low 16 bits');
+  const config = Buffer.alloc(8);
+  config.writeUInt32LE(flows.ports, 0);
+  config.writeUInt32LE(flows.addresses, 4);
+  obj.map('flows').update(u32Key(0), config);
   // struct xdp_md: data 0, data_end = the frame's length, data_meta 0, ingress_ifindex, rx_queue_index 0.
   const ctxIn = Buffer.alloc(24);
   ctxIn.writeUInt32LE(frame.length, 4);

@@ -129,6 +129,9 @@ export const c = {
     key: Buffer | null,
     next: Buffer,
   ) => number,
+  bpf_map_update_batch: libbpf.func(
+    'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const void *opts)',
+  ) as (fd: number, keys: Buffer, values: Buffer, count: [number], opts: Buffer | null) => number,
   bpf_obj_get: libbpf.func('int bpf_obj_get(const char *path)') as (path: string) => number,
   bpf_obj_get_info_by_fd: libbpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)') as (
     fd: number,
@@ -174,7 +177,27 @@ export const c = {
     data: string | null,
   ) => number,
   flock: libc.func('int flock(int fd, int operation)') as (fd: number, operation: number) => number,
+  sched_setaffinity: libc.func('int sched_setaffinity(int pid, size_t size, const void *mask)') as (
+    pid: number,
+    size: number,
+    mask: Buffer,
+  ) => number,
+  sched_getaffinity: libc.func('int sched_getaffinity(int pid, size_t size, void *mask)') as (
+    pid: number,
+    size: number,
+    mask: Buffer,
+  ) => number,
+  sched_getcpu: libc.func('int sched_getcpu(void)') as () => number,
+  /** syscall(2), for calls glibc has no wrapper for; the arguments after the number come as (type, value) pairs. */
+  syscall: libc.func('long syscall(long number, ...)') as (number: number, ...typedArgs: unknown[]) => number,
 };
+
+/** Syscall numbers of the calls made through c.syscall, by architecture. */
+export const SYSCALL = {
+  membarrier: ({ x64: 324, arm64: 283 } as Record<string, number>)[process.arch],
+} as const;
+/** membarrier(2) MEMBARRIER_CMD_GLOBAL: returns after an RCU grace period (synchronize_rcu). */
+export const MEMBARRIER_CMD_GLOBAL = 1;
 
 /** errno as the last native call left it. */
 export function errno(): number {

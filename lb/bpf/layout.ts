@@ -1,7 +1,8 @@
 // The TypeScript mirror of bpf/xlb_layout.h: every map key and value the control plane reads or writes, as a
 // declared field list that one codec encodes and decodes. test/layout.test.ts checks each against the object's BTF.
+import os from 'node:os';
 
-export type FieldType = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'addr' | 'mac';
+export type FieldType = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'addr' | 'v4' | 'mac';
 
 export interface Field {
   readonly name: string;
@@ -9,7 +10,7 @@ export interface Field {
   readonly offset: number;
 }
 
-export const FIELD_SIZE: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, addr: 16, mac: 6 };
+export const FIELD_SIZE: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, addr: 16, v4: 4, mac: 6 };
 
 export interface Layout<T> {
   /** The C struct (or union) this mirrors. */
@@ -22,6 +23,12 @@ export interface Layout<T> {
 
 /** An IPv4 address in the first word of a 16-byte `union xlb_addr`, as the data plane keys it. */
 export function encodeAddr(address: string, into: Buffer, offset: number): void {
+  encodeV4(address, into, offset);
+  into.fill(0, offset + 4, offset + 16);
+}
+
+/** An IPv4 address as its four network-order bytes (a `__be32`). */
+export function encodeV4(address: string, into: Buffer, offset: number): void {
   const parts = address.split('.');
   if (parts.length !== 4) throw new Error(`"${address}" is not an IPv4 address`);
   parts.forEach((part, i) => {
@@ -29,7 +36,6 @@ export function encodeAddr(address: string, into: Buffer, offset: number): void 
     if (!/^\d{1,3}$/.test(part) || n > 255) throw new Error(`"${address}" is not an IPv4 address`);
     into[offset + i] = n;
   });
-  into.fill(0, offset + 4, offset + 16);
 }
 
 export function decodeAddr(from: Buffer, offset: number): string {
@@ -66,6 +72,7 @@ function layout<T extends object>(cName: string, size: number, fields: Field[]):
           case 'u64': out.writeBigUInt64LE(BigInt(x as number | bigint), f.offset); break;
           case 'be16': out.writeUInt16BE(x as number, f.offset); break;
           case 'addr': encodeAddr(x as string, out, f.offset); break;
+          case 'v4': encodeV4(x as string, out, f.offset); break;
           case 'mac': encodeMac(x as string, out, f.offset); break;
         }
       }
@@ -81,7 +88,7 @@ function layout<T extends object>(cName: string, size: number, fields: Field[]):
           case 'u32': v[f.name] = bytes.readUInt32LE(f.offset); break;
           case 'u64': v[f.name] = bytes.readBigUInt64LE(f.offset); break;
           case 'be16': v[f.name] = bytes.readUInt16BE(f.offset); break;
-          case 'addr': v[f.name] = decodeAddr(bytes, f.offset); break;
+          case 'addr': case 'v4': v[f.name] = decodeAddr(bytes, f.offset); break;
           case 'mac': v[f.name] = decodeMac(bytes, f.offset); break;
         }
       }
@@ -111,6 +118,8 @@ export const SVC_DENY = 1 << 2;
 export const SVC_ALLOW = 1 << 3;
 /** struct xlb_backend.flags */
 export const BE_ALIVE = 1 << 0;
+/** XLB_BE_SVC_SHIFT: the owning service's flags sit in the backend's flags from this bit on. */
+export const BE_SVC_SHIFT = 8;
 
 export interface ServiceKey { vip: string; port: number; proto: number }
 export interface Service { id: number; flags: number; slot: number; tableLen: number }
@@ -120,7 +129,7 @@ export interface Backend {
 export interface FlowKey { src: string; dst: string; sport: number; dport: number; proto: number }
 export interface Flow { backend: number; gen: number }
 export interface ReverseKey { addr: string; port: number; proto: number }
-export interface Reverse { vip: string; port: number }
+export interface Reverse { vip: string; port: number; backend: number }
 export interface Counters { packets: bigint; bytes: bigint; flowsNew: bigint }
 export interface DenyKey { prefixlen: number; addr: string }
 export interface AllowKey { prefixlen: number; service: number; addr: string }
@@ -131,21 +140,24 @@ export interface Event {
 export interface EventBudget { tokens: bigint; lastNs: bigint; sent: bigint; suppressed: bigint }
 export interface Settings { events: number }
 
+/** XLB_NEW_FLOW_WAYS: 64-bit words in a set of xlb_new_flows. */
+export const NEW_FLOW_WAYS = 4;
+
 /** struct xlb_event.service / .backend when not known. */
 export const NONE = 0xffffffff;
 
 export const serviceKey = layout<ServiceKey>('xlb_service_key', 20, packed([['vip', 'addr'], ['port', 'be16'], ['proto', 'u8']]));
-export const service = layout<Service>('xlb_service', 12,
-  packed([['id', 'u32'], ['flags', 'u16'], ['slot', 'u16'], ['tableLen', 'u32']]));
+export const service = layout<Service>('xlb_service', 8,
+  packed([['id', 'u16'], ['flags', 'u8'], ['slot', 'u8'], ['tableLen', 'u32']]));
 export const backend = layout<Backend>('xlb_backend', 44, packed([
   ['addr', 'addr'], ['port', 'be16'], ['flags', 'u16'], ['gen', 'u32'], ['ifindex', 'u32'], ['mac', 'mac'], ['srcMac', 'mac'],
   ['service', 'u32'],
 ]));
-export const flowKey = layout<FlowKey>('xlb_flow_key', 40,
-  packed([['src', 'addr'], ['dst', 'addr'], ['sport', 'be16'], ['dport', 'be16'], ['proto', 'u8']]));
+export const flowKey = layout<FlowKey>('xlb_flow_key', 16,
+  packed([['src', 'v4'], ['dst', 'v4'], ['sport', 'be16'], ['dport', 'be16'], ['proto', 'u8']]));
 export const flow = layout<Flow>('xlb_flow', 8, packed([['backend', 'u32'], ['gen', 'u32']]));
 export const reverseKey = layout<ReverseKey>('xlb_reverse_key', 20, packed([['addr', 'addr'], ['port', 'be16'], ['proto', 'u8']]));
-export const reverse = layout<Reverse>('xlb_reverse', 20, packed([['vip', 'addr'], ['port', 'be16']]));
+export const reverse = layout<Reverse>('xlb_reverse', 24, packed([['vip', 'addr'], ['port', 'be16'], ['backend', 'u32', 20]]));
 export const counters = layout<Counters>('xlb_counters', 24,
   packed([['packets', 'u64'], ['bytes', 'u64'], ['flowsNew', 'u64']]));
 
@@ -167,7 +179,7 @@ export const LAYOUTS: readonly Layout<object>[] = [
 /** enum xlb_outcome, in order: the name is the metric's `reason` label. */
 export const OUTCOMES = [
   'pass_not_vip', 'tx', 'redirect', 'pass_reverse', 'drop_malformed', 'drop_bad_checksum', 'drop_fragment',
-  'drop_ip_options', 'drop_no_backend', 'drop_no_egress', 'drop_denied', 'drop_not_allowed',
+  'drop_ip_options', 'drop_no_backend', 'drop_no_egress', 'drop_denied', 'drop_not_allowed', 'drop_stray_reply',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
@@ -191,6 +203,8 @@ export const MAPS = {
   backends: 'xlb_backends',
   rrCursor: 'xlb_rr_cursor',
   flows: 'xlb_flows',
+  newFlows: 'xlb_new_flows',
+  filter: 'xlb_filter',
   reverse: 'xlb_reverse',
   egress: 'xlb_egress',
   serviceStats: 'xlb_service_stats',
@@ -204,3 +218,18 @@ export const MAPS = {
 } as const;
 
 export const PROGRAM = 'xlb';
+
+/** XLB_FILTER_MUL: see xlb_filter in bpf/xlb_layout.h. */
+const FILTER_MUL = 0x9e3779b1;
+const littleEndian = os.endianness() === 'LE';
+
+/**
+ * xlb_filter_bit(): the bit of `address` in a half of xlb_filter with 2^log2 bits. The data plane reads the address's
+ * network-order bytes as a host-order u32, and so does this.
+ */
+export function filterBit(address: string, log2: number): number {
+  const b = Buffer.alloc(4);
+  encodeV4(address, b, 0);
+  const word = littleEndian ? b.readUInt32LE(0) : b.readUInt32BE(0);
+  return Math.imul(word, FILTER_MUL) >>> (32 - log2);
+}

@@ -257,6 +257,36 @@ export class BpfMap {
     check(op, c.bpf_map_update_elem(this.fd, key, all, flags), this.name);
   }
 
+  /**
+   * Writes many entries in one system call (bpf_map_update_batch): `keys` and `values` are the entries' keys and values
+   * back to back; for a per-CPU map each entry's value is one value per possible CPU, each 8-byte aligned, as
+   * updatePerCpu() lays them out. The kernel writes them in order, each as update() would; on failure the error says
+   * how many were written. Maps without batch support (LPM tries, devmaps) are refused by the kernel.
+   */
+  updateBatch(keys: Buffer, values: Buffer, flags: number = MAP_UPDATE.ANY): void {
+    const op = 'bpf_map_update_batch';
+    this.#live(op);
+    const keySize = this.keySize;
+    const valueSize = this.isPerCpu() ? perCpuStride(this.valueSize) * numPossibleCpus() : this.valueSize;
+    const count = keys.length / keySize;
+    if (!Number.isInteger(count) || values.length !== count * valueSize) {
+      throw new BpfError(op, EINVAL, {
+        object: this.name,
+        detail: `${keys.length} bytes of keys and ${values.length} of values are not as many whole entries of ${keySize} and ${valueSize} bytes`,
+      });
+    }
+    if (count === 0) return;
+    const done: [number] = [count];
+    // struct bpf_map_batch_opts { size_t sz; __u64 elem_flags; __u64 flags; }
+    const opts = Buffer.alloc(24);
+    opts.writeBigUInt64LE(24n, 0);
+    opts.writeBigUInt64LE(BigInt(flags), 8);
+    const result = c.bpf_map_update_batch(this.fd, keys, values, done, opts);
+    if (result < 0) {
+      throw new BpfError(op, -result, { object: this.name, detail: `${done[0]} of ${count} entries written` });
+    }
+  }
+
   /** False if there was no such key. */
   delete(key: Buffer): boolean {
     const op = 'bpf_map_delete_elem';
@@ -404,43 +434,51 @@ export class BpfProgram {
 
   testRun(opts: TestRunOptions): TestRunResult {
     live(this.#owner, 'bpf_prog_test_run_opts', this.name);
-    const flags = opts.flags ?? 0;
-    // Live frames go out to the stack or a redirect target; the kernel refuses an output buffer for them.
-    const out = flags & BPF_F_TEST_XDP_LIVE_FRAMES ? null : Buffer.alloc(opts.dataOutSize ?? opts.data.length + 256);
-    const attr: TestRunAttr = {
-      sz: TEST_RUN_OPTS_SIZE,
-      data_in: opts.data,
-      data_out: out,
-      data_size_in: opts.data.length,
-      data_size_out: out?.length ?? 0,
-      ctx_in: opts.ctxIn ?? null,
-      ctx_out: null,
-      ctx_size_in: opts.ctxIn?.length ?? 0,
-      ctx_size_out: 0,
-      retval: 0,
-      repeat: opts.repeat ?? 1,
-      duration: 0,
-      flags,
-      cpu: 0,
-      batch_size: opts.batchSize ?? 0,
-    };
-    const result = c.bpf_prog_test_run_opts(this.fd, attr);
-    if (result < 0) {
-      const detail =
-        -result === ENOSPC && out !== null
-          ? `the output frame is ${attr.data_size_out} bytes, dataOutSize is ${out.length}`
-          : undefined;
-      throw new BpfError('bpf_prog_test_run_opts', -result, { object: this.name, detail });
-    }
-    return {
-      retval: attr.retval,
-      data: out === null ? Buffer.alloc(0) : out.subarray(0, attr.data_size_out),
-      duration: attr.duration,
-    };
+    return testRunFd(this.fd, this.name, opts);
   }
 
   attachXdp(ifindex: number, flags: number): void {
     live(this.#owner, 'bpf_xdp_attach', this.name);
     check('bpf_xdp_attach', c.bpf_xdp_attach(ifindex, this.fd, flags, null), `${this.name} on ifindex ${ifindex}`);
   }
+}
+
+/**
+ * BPF_PROG_TEST_RUN on a program by fd: for threads that share the process's fds but not its BpfObject (the bench's
+ * per-CPU workers). The run happens on the calling thread's CPU.
+ */
+export function testRunFd(fd: number, name: string, opts: TestRunOptions): TestRunResult {
+  const flags = opts.flags ?? 0;
+  // Live frames go out to the stack or a redirect target; the kernel refuses an output buffer for them.
+  const out = flags & BPF_F_TEST_XDP_LIVE_FRAMES ? null : Buffer.alloc(opts.dataOutSize ?? opts.data.length + 256);
+  const attr: TestRunAttr = {
+    sz: TEST_RUN_OPTS_SIZE,
+    data_in: opts.data,
+    data_out: out,
+    data_size_in: opts.data.length,
+    data_size_out: out?.length ?? 0,
+    ctx_in: opts.ctxIn ?? null,
+    ctx_out: null,
+    ctx_size_in: opts.ctxIn?.length ?? 0,
+    ctx_size_out: 0,
+    retval: 0,
+    repeat: opts.repeat ?? 1,
+    duration: 0,
+    flags,
+    cpu: 0,
+    batch_size: opts.batchSize ?? 0,
+  };
+  const result = c.bpf_prog_test_run_opts(fd, attr);
+  if (result < 0) {
+    const detail =
+      -result === ENOSPC && out !== null
+        ? `the output frame is ${attr.data_size_out} bytes, dataOutSize is ${out.length}`
+        : undefined;
+    throw new BpfError('bpf_prog_test_run_opts', -result, { object: name, detail });
+  }
+  return {
+    retval: attr.retval,
+    data: out === null ? Buffer.alloc(0) : out.subarray(0, attr.data_size_out),
+    duration: attr.duration,
+  };
 }

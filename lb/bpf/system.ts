@@ -1,9 +1,9 @@
 // Native calls about the system around the maps and programs: interfaces, fds, XDP attachment, bpffs.
 import os from 'node:os';
-import { c } from './ffi.js';
+import { c, MEMBARRIER_CMD_GLOBAL, SYSCALL } from './ffi.js';
 import { BpfError, check, lastErrno } from './errors.js';
 
-const { EBADF, EINVAL, ENODEV } = os.constants.errno;
+const { EBADF, EINVAL, ENODEV, ENOSYS } = os.constants.errno;
 
 export function ifNameToIndex(name: string): number {
   const index = c.if_nametoindex(name);
@@ -64,4 +64,46 @@ export function mapInfo(fd: number): MapInfo {
   check('bpf_obj_get_info_by_fd', c.bpf_obj_get_info_by_fd(fd, info, [info.length]), `fd ${fd}`);
   const [type, id, keySize, valueSize, maxEntries, flags] = [0, 4, 8, 12, 16, 20].map((o) => info.readUInt32LE(o));
   return { type, id, keySize, valueSize, maxEntries, flags };
+}
+
+/** Room for 1024 CPUs in a cpu_set_t; the kernel wants at least as many bits as it has possible CPUs. */
+const CPU_SET_BYTES = 128;
+
+/** Pins the calling thread (not the process) to one CPU; BPF_PROG_TEST_RUN then runs programs there. */
+export function pinThread(cpu: number): void {
+  setThreadAffinity([cpu]);
+}
+
+/** The CPUs the calling thread may run on. */
+export function threadAffinity(): number[] {
+  const mask = Buffer.alloc(CPU_SET_BYTES);
+  if (c.sched_getaffinity(0, mask.length, mask) < 0) throw new BpfError('sched_getaffinity', lastErrno(EINVAL));
+  const cpus: number[] = [];
+  for (let cpu = 0; cpu < mask.length * 8; cpu++) if (mask[cpu >> 3]! & (1 << (cpu & 7))) cpus.push(cpu);
+  return cpus;
+}
+
+export function setThreadAffinity(cpus: readonly number[]): void {
+  const mask = Buffer.alloc(CPU_SET_BYTES);
+  for (const cpu of cpus) mask[cpu >> 3]! |= 1 << (cpu & 7);
+  if (c.sched_setaffinity(0, mask.length, mask) < 0) {
+    throw new BpfError('sched_setaffinity', lastErrno(EINVAL), { object: `CPUs ${cpus.join(',')}` });
+  }
+}
+
+/** The CPU the calling thread runs on now. */
+export function currentCpu(): number {
+  return check('sched_getcpu', c.sched_getcpu());
+}
+
+/**
+ * Returns once every XDP program run that started before the call has ended (membarrier(2)'s MEMBARRIER_CMD_GLOBAL is
+ * synchronize_rcu(), and programs run inside RCU read-side sections): after it, no packet can still hold a map value
+ * it read before.
+ */
+export function rcuGracePeriod(): void {
+  if (SYSCALL.membarrier === undefined) throw new BpfError('membarrier', ENOSYS, { detail: `unknown on ${process.arch}` });
+  if (c.syscall(SYSCALL.membarrier, 'int', MEMBARRIER_CMD_GLOBAL, 'unsigned int', 0, 'int', 0) < 0) {
+    throw new BpfError('membarrier', lastErrno(EINVAL), { object: 'MEMBARRIER_CMD_GLOBAL' });
+  }
 }

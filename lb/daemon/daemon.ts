@@ -124,7 +124,9 @@ export class Daemon {
     if (adopted.length) this.log.info({ maps: adopted.length, pinPath: node.pinPath }, 'adopted the pinned maps of a previous daemon');
 
     this.syncer = new Syncer(dp.syncMaps(), dp.capacity.tableSize);
-    this.allocation = this.syncer.adopt(dp.syncMaps(), dp.capacity.backends);
+    const { allocation, orphans } = this.syncer.adopt(dp.syncMaps(), dp.capacity.backends);
+    this.allocation = allocation;
+    if (orphans.length) this.log.warn({ orphans }, `${orphans.length} backend entries of services that are gone (a stop mid-apply): the next apply frees them`);
 
     await this.hops.settle(this.addresses(), this.configuredMacs(), NEXTHOP_SETTLE_MS);
     this.health.setTargets(this.targets());

@@ -71,12 +71,14 @@ export class DataPlane {
   }
 
   syncMaps(): AdoptMaps {
-    const { services, vips, local, tables, backends, reverse, deny, allow } = this.maps;
+    const { services, vips, local, tables, backends, reverse, filter, deny, allow } = this.maps;
+    // Zeroed on every CPU, many entries in one call.
     const zeroable = (map: BpfMap) => ({
-      zero: (key: Buffer) => map.updatePerCpu(key, Array.from({ length: numPossibleCpus() }, () => Buffer.alloc(map.valueSize))),
+      zero: (keys: Buffer[]) => map.updateBatch(Buffer.concat(keys),
+        Buffer.alloc(keys.length * Math.ceil(map.valueSize / 8) * 8 * numPossibleCpus())),
     });
     return {
-      services, vips, local, tables, backends, reverse, deny, allow,
+      services, vips, local, tables, backends, reverse, filter, deny, allow,
       serviceStats: zeroable(this.maps.serviceStats), backendStats: zeroable(this.maps.backendStats),
     };
   }

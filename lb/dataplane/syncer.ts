@@ -1,8 +1,11 @@
-// Writes a plan into the data plane's maps: only the difference from what it wrote before, and in an order that never
-// lets a packet see a half-built state (backends before the tables naming them; a changed table filled in the
-// service's idle slot, then made live by one write of the service value).
+// Writes a plan into the data plane's maps: only the difference from what it wrote before, in batches (one system
+// call for many entries), and in an order that never lets a packet see a half-built state: backends before the tables
+// naming them; a changed table filled in the service's idle slot, then made live by one write of the service value;
+// an id or index freed by a plan's prelude handed to someone new only after every packet that could still hold it
+// has left the program.
 import * as layout from '../bpf/layout.js';
-import { serviceValue, type Allocation, type Plan, type PlannedService } from '../plan/planner.js';
+import { rcuGracePeriod } from '../bpf/system.js';
+import { serviceValue, type Allocation, type Plan } from '../plan/planner.js';
 import { serviceId } from '../../config/pool.js';
 
 export interface WritableMap {
@@ -10,23 +13,38 @@ export interface WritableMap {
   delete(key: Buffer): boolean;
 }
 
-/** A per-CPU counters map whose entries can be zeroed on every CPU. */
+/** A map that takes many entries in one call: keys and values back to back, written in order (BpfMap.updateBatch). */
+export interface BatchMap extends WritableMap {
+  updateBatch(keys: Buffer, values: Buffer): void;
+}
+
+/** A per-CPU counters map whose entries can be zeroed on every CPU, many in one call. */
 export interface ResettableMap {
-  zero(key: Buffer): void;
+  zero(keys: Buffer[]): void;
 }
 
 export interface SyncMaps {
   /** Counters of a service id or backend index start from zero when it is handed to someone new. */
   serviceStats: ResettableMap;
   backendStats: ResettableMap;
-  services: WritableMap;
-  vips: WritableMap;
-  local: WritableMap;
-  tables: WritableMap;
-  backends: WritableMap;
-  reverse: WritableMap;
+  services: BatchMap;
+  vips: BatchMap;
+  local: BatchMap;
+  tables: BatchMap;
+  backends: BatchMap;
+  reverse: BatchMap;
+  /** Two halves of maxEntries / 2 words each: VIP bits, then nat backend bits (bpf/xlb_layout.h). */
+  filter: BatchMap & { readonly maxEntries: number };
+  /** LPM tries: the kernel has no batch writes for them. */
   deny: WritableMap;
   allow: WritableMap;
+}
+
+export interface SyncOptions {
+  /** Entries per batch call at most; default 65536. Smaller batches only mean more calls. */
+  batchEntries?: number;
+  /** Returns once no packet can still hold a value read before the call; default: an RCU grace period. */
+  gracePeriod?: () => void;
 }
 
 interface LiveService {
@@ -39,25 +57,48 @@ interface LiveService {
 }
 
 export interface SyncResult {
-  /** Map writes and deletes performed. */
+  /** Map entries written and deleted. */
   writes: number;
+  /** System calls that wrote them. */
+  calls: number;
+}
+
+/** A backend entry that names a service id no service has: left by a control plane stopped mid-apply. */
+export interface Orphan {
+  index: number;
+  service: number;
+  addr: string;
+  port: number;
+}
+
+export interface AdoptResult {
+  /** What the planner must continue from, so established flows keep their backend indexes. */
+  allocation: Allocation;
+  /** Freed by the next apply. */
+  orphans: Orphan[];
 }
 
 const ONE = layout.u32Key(1);
 const ZERO_MAC = '00:00:00:00:00:00';
+const DEFAULT_BATCH = 65536;
 
 /** A freed backend slot: nothing, but the generation, so flows pinned to the old backend never follow a new one. */
 function freed(gen: number): Buffer {
   return layout.backend.encode({ addr: '0.0.0.0', port: 0, flags: 0, gen, ifindex: 0, mac: ZERO_MAC, srcMac: ZERO_MAC, service: 0 });
 }
 
-export interface ReadableMap extends WritableMap {
+export interface ReadableMap extends BatchMap {
   lookup(key: Buffer): Buffer | undefined;
   keys(): Buffer[];
 }
 
-export type AdoptMaps = { [K in Exclude<keyof SyncMaps, 'serviceStats' | 'backendStats'>]: ReadableMap } &
-  Pick<SyncMaps, 'serviceStats' | 'backendStats'>;
+export type AdoptMaps = {
+  [K in Exclude<keyof SyncMaps, 'serviceStats' | 'backendStats' | 'deny' | 'allow' | 'filter'>]: ReadableMap
+} & Pick<SyncMaps, 'serviceStats' | 'backendStats'> & {
+  filter: ReadableMap & { readonly maxEntries: number };
+  deny: WritableMap & Pick<ReadableMap, 'keys'>;
+  allow: WritableMap & Pick<ReadableMap, 'keys'>;
+};
 
 export class Syncer {
   private readonly services = new Map<string, LiveService>();
@@ -67,13 +108,29 @@ export class Syncer {
   private readonly local = new Map<string, Buffer>();
   private readonly deny = new Map<string, Buffer>();
   private readonly allow = new Map<string, Buffer>();
-  private writes = 0;
+  /** The filter's words as written, undefined until first written (or adopted). */
+  private filter?: BigUint64Array;
+  private readonly filterLog2: number;
+  private readonly batchEntries: number;
+  private readonly gracePeriod: () => void;
+  private result: SyncResult = { writes: 0, calls: 0 };
 
-  constructor(private readonly maps: SyncMaps, private readonly tableSize: number) {}
+  constructor(private readonly maps: SyncMaps, private readonly tableSize: number, options: SyncOptions = {}) {
+    this.batchEntries = options.batchEntries ?? DEFAULT_BATCH;
+    this.gracePeriod = options.gracePeriod ?? rcuGracePeriod;
+    this.filterLog2 = Math.log2((maps.filter.maxEntries / 2) * 64);
+  }
 
   apply(plan: Plan): SyncResult {
+    this.result = { writes: 0, calls: 0 };
     try {
-      return this.writePlan(plan);
+      if (plan.prelude) {
+        // The prelude removes what goes; only then may what comes reuse its ids and indexes.
+        this.writePlan(plan.prelude);
+        this.gracePeriod();
+      }
+      this.writePlan(plan);
+      return this.result;
     } catch (err) {
       // A table may be half rewritten: what the idle slots hold is no longer known.
       for (const live of this.services.values()) live.idle = undefined;
@@ -81,48 +138,85 @@ export class Syncer {
     }
   }
 
-  private writePlan(plan: Plan): SyncResult {
-    this.writes = 0;
-
-    const backends = new Map(plan.backends.map((b) => [b.index, layout.backend.encode(b.value)]));
-    for (const [index, value] of backends) {
-      const before = this.backends.get(index);
-      if (before?.equals(value)) continue;
-      if (!before || layout.backend.decode(before).gen !== layout.backend.decode(value).gen) {
-        this.maps.backendStats.zero(layout.u32Key(index));
-      }
-      this.write(this.maps.backends, layout.u32Key(index), value);
-      this.backends.set(index, value);
-    }
-
-    const vips = new Map(plan.vips.map((v) => [v, keyOf(layout.encodeAddr, v)]));
-    for (const [vip, key] of vips) {
-      if (!this.vips.has(vip)) this.write(this.maps.vips, key, ONE);
-      this.vips.set(vip, key);
-    }
-
-    const reverse = new Map(plan.reverse.map((r) => {
-      const key = layout.reverseKey.encode(r.key);
-      return [key.toString('hex'), { key, value: layout.reverse.encode(r.value) }];
-    }));
-    for (const [hex, { key, value }] of reverse) {
-      if (!this.reverse.get(hex)?.equals(value)) this.write(this.maps.reverse, key, value);
-      this.reverse.set(hex, value);
-    }
-
-    const local = keyed(plan.local.map((a) => keyOf(layout.encodeAddr, a)));
-    this.addKeys(this.maps.local, this.local, local);
-    this.removeKeys(this.maps.local, this.local, local);
-
-    // Prefixes go in before the service flags that make the data plane read them, and out after.
+  private writePlan(plan: Plan): void {
+    // Prefixes go in before any flag that makes the data plane read them (service values and backend entries both
+    // carry the flags), and out after (at the end).
     const deny = keyed(plan.deny.map((p) => layout.denyKey.encode({ prefixlen: p.length, addr: p.addr })));
     const allow = keyed(plan.allow.map((a) =>
       layout.allowKey.encode({ prefixlen: 32 + a.prefix.length, service: a.service, addr: a.prefix.addr })));
     this.addKeys(this.maps.deny, this.deny, deny);
     this.addKeys(this.maps.allow, this.allow, allow);
 
+    const backends = new Map(plan.backends.map((b) => [b.index, layout.backend.encode(b.value)]));
+    const backendBatch = this.batch(this.maps.backends);
+    const reused: Buffer[] = [];
+    for (const [index, value] of backends) {
+      const before = this.backends.get(index);
+      if (before?.equals(value)) continue;
+      if (!before || layout.backend.decode(before).gen !== layout.backend.decode(value).gen) reused.push(layout.u32Key(index));
+      backendBatch.add(layout.u32Key(index), value);
+      this.backends.set(index, value);
+    }
+    this.zero(this.maps.backendStats, reused);
+    backendBatch.flush();
+
+    // Filter bits go on before the entries they lead to, and off after them (below).
+    const filter = this.filterFor(plan);
+    this.writeFilter(filter.map((w, i) => w | (this.filter?.[i] ?? 0n)));
+
+    const vips = new Map(plan.vips.map((v) => [v, keyOf(v)]));
+    const vipBatch = this.batch(this.maps.vips);
+    for (const [vip, key] of vips) {
+      if (!this.vips.has(vip)) vipBatch.add(key, ONE);
+      this.vips.set(vip, key);
+    }
+    vipBatch.flush();
+
+    const reverse = new Map(plan.reverse.map((r) => {
+      const key = layout.reverseKey.encode(r.key);
+      return [key.toString('hex'), { key, value: layout.reverse.encode(r.value) }];
+    }));
+    const reverseBatch = this.batch(this.maps.reverse);
+    for (const [hex, { key, value }] of reverse) {
+      if (!this.reverse.get(hex)?.equals(value)) reverseBatch.add(key, value);
+      this.reverse.set(hex, value);
+    }
+    reverseBatch.flush();
+
+    const local = keyed(plan.local.map(keyOf));
+    const localBatch = this.batch(this.maps.local);
+    for (const [hex, key] of local) {
+      if (!this.local.has(hex)) localBatch.add(key, ONE);
+      this.local.set(hex, key);
+    }
+    localBatch.flush();
+    this.removeKeys(this.maps.local, this.local, local);
+
+    // Every changed table into its idle slot, then every service value: no service switches before its table is whole.
     const services = new Map(plan.services.map((s) => [layout.serviceKey.encode(s.key).toString('hex'), s]));
-    for (const [hex, s] of services) this.applyService(hex, s);
+    const tables = this.batch(this.maps.tables);
+    const values = this.batch(this.maps.services);
+    const fresh: Buffer[] = [];
+    for (const [hex, s] of services) {
+      const live = this.services.get(hex);
+      if (!live) fresh.push(layout.u32Key(s.id));
+      const tableChanged = !live || !sameTable(live.table, s.table);
+      const slot = live ? (tableChanged ? live.slot ^ 1 : live.slot) : 0;
+      if (tableChanged) {
+        const base = (s.id * 2 + slot) * this.tableSize;
+        const before = live?.idle;
+        s.table.forEach((backendIndex, i) => {
+          if (before?.[i] !== backendIndex) tables.add(layout.u32Key(base + i), layout.u32Key(backendIndex));
+        });
+      }
+      const key = layout.serviceKey.encode(s.key);
+      const value = layout.service.encode(serviceValue(s, slot));
+      if (!live?.value.equals(value)) values.add(key, value);
+      this.services.set(hex, { key, value, slot, table: s.table, idle: tableChanged ? live?.table : live?.idle });
+    }
+    this.zero(this.maps.serviceStats, fresh);
+    tables.flush();
+    values.flush();
 
     for (const [hex, live] of this.services) {
       if (services.has(hex)) continue;
@@ -141,20 +235,23 @@ export class Syncer {
     }
     this.removeKeys(this.maps.deny, this.deny, deny);
     this.removeKeys(this.maps.allow, this.allow, allow);
+    const freedBatch = this.batch(this.maps.backends);
     for (const [index, value] of this.backends) {
       if (backends.has(index)) continue;
-      this.write(this.maps.backends, layout.u32Key(index), freed(layout.backend.decode(value).gen));
+      freedBatch.add(layout.u32Key(index), freed(layout.backend.decode(value).gen));
       this.backends.delete(index);
     }
-    return { writes: this.writes };
+    freedBatch.flush();
+    this.writeFilter(filter);
   }
 
   /**
    * Takes over maps a previous control plane filled: learns what is live (each service's slot and table above all,
    * so the next change goes to the idle slot) and returns the allocation the planner must continue from, so
-   * established flows keep their backend indexes.
+   * established flows keep their backend indexes. Backend entries of services that are gone (a control plane killed
+   * mid-apply) are returned as orphans, and freed by the next apply.
    */
-  adopt(maps: AdoptMaps, backendCount: number): Allocation {
+  adopt(maps: AdoptMaps, backendCount: number): AdoptResult {
     const serviceIds = new Map<number, string>();
     const services = new Map<string, number>();
     for (const key of maps.services.keys()) {
@@ -171,15 +268,17 @@ export class Syncer {
     }
     const backends = new Map<string, number>();
     const gens = new Map<number, number>();
+    const orphans: Orphan[] = [];
     for (let index = 0; index < backendCount; index++) {
       const value = maps.backends.lookup(layout.u32Key(index));
       if (!value) continue;
       const b = layout.backend.decode(value);
       if (b.gen) gens.set(index, b.gen);
-      const service = serviceIds.get(b.service);
-      if (b.addr === '0.0.0.0' || service === undefined) continue;
+      if (b.addr === '0.0.0.0') continue;
       this.backends.set(index, value);
-      backends.set(`${service}>${b.port ? `${b.addr}:${b.port}` : b.addr}`, index);
+      const service = serviceIds.get(b.service);
+      if (service === undefined) orphans.push({ index, service: b.service, addr: b.addr, port: b.port });
+      else backends.set(`${service}>${b.port ? `${b.addr}:${b.port}` : b.addr}`, index);
     }
     for (const key of maps.reverse.keys()) {
       const value = maps.reverse.lookup(key);
@@ -189,31 +288,72 @@ export class Syncer {
     for (const key of maps.local.keys()) this.local.set(key.toString('hex'), key);
     for (const key of maps.deny.keys()) this.deny.set(key.toString('hex'), key);
     for (const key of maps.allow.keys()) this.allow.set(key.toString('hex'), key);
-    return { services, backends, gens };
+    this.filter = BigUint64Array.from({ length: maps.filter.maxEntries },
+      (_, i) => maps.filter.lookup(layout.u32Key(i))!.readBigUInt64LE(0));
+    return { allocation: { services, backends, gens }, orphans };
   }
 
-  private applyService(hex: string, s: PlannedService): void {
-    const live = this.services.get(hex);
-    if (!live) this.maps.serviceStats.zero(layout.u32Key(s.id));
-    const tableChanged = !live || !sameTable(live.table, s.table);
-    const slot = live ? (tableChanged ? live.slot ^ 1 : live.slot) : 0;
-    if (tableChanged) {
-      const base = (s.id * 2 + slot) * this.tableSize;
-      const before = live?.idle;
-      s.table.forEach((backendIndex, i) => {
-        if (before?.[i] !== backendIndex) this.write(this.maps.tables, layout.u32Key(base + i), layout.u32Key(backendIndex));
-      });
+  /** The filter's words for the plan: VIP bits, then nat backend bits. */
+  private filterFor(plan: Plan): BigUint64Array {
+    const words = this.maps.filter.maxEntries / 2;
+    const filter = new BigUint64Array(2 * words);
+    const set = (half: number, address: string) => {
+      const bit = layout.filterBit(address, this.filterLog2);
+      filter[half * words + (bit >> 6)] |= 1n << BigInt(bit & 63);
+    };
+    for (const vip of plan.vips) set(0, vip);
+    for (const r of plan.reverse) set(1, r.key.addr);
+    return filter;
+  }
+
+  /** Writes the words of `filter` that differ from what the map holds (all of them the first time). */
+  private writeFilter(filter: BigUint64Array): void {
+    const batch = this.batch(this.maps.filter);
+    filter.forEach((word, i) => {
+      if (this.filter?.[i] === word) return;
+      const value = Buffer.alloc(8);
+      value.writeBigUInt64LE(word);
+      batch.add(layout.u32Key(i), value);
+    });
+    batch.flush();
+    this.filter = filter;
+  }
+
+  /** Entries for one map, written in calls of at most batchEntries when flushed. */
+  private batch(map: BatchMap): { add(key: Buffer, value: Buffer): void; flush(): void } {
+    const keys: Buffer[] = [];
+    const values: Buffer[] = [];
+    return {
+      add: (key, value) => {
+        keys.push(key);
+        values.push(value);
+      },
+      flush: () => {
+        for (let i = 0; i < keys.length; i += this.batchEntries) {
+          const end = Math.min(keys.length, i + this.batchEntries);
+          map.updateBatch(Buffer.concat(keys.slice(i, end)), Buffer.concat(values.slice(i, end)));
+          this.result.writes += end - i;
+          this.result.calls++;
+        }
+        keys.length = 0;
+        values.length = 0;
+      },
+    };
+  }
+
+  private zero(map: ResettableMap, keys: Buffer[]): void {
+    for (let i = 0; i < keys.length; i += this.batchEntries) {
+      map.zero(keys.slice(i, i + this.batchEntries));
+      this.result.calls++;
     }
-    const key = layout.serviceKey.encode(s.key);
-    const value = layout.service.encode(serviceValue(s, slot));
-    if (!live?.value.equals(value)) this.write(this.maps.services, key, value);
-    this.services.set(hex, { key, value, slot, table: s.table, idle: tableChanged ? live?.table : live?.idle });
   }
 
   private addKeys(map: WritableMap, live: Map<string, Buffer>, wanted: Map<string, Buffer>): void {
     for (const [hex, key] of wanted) {
       if (live.has(hex)) continue;
-      this.write(map, key, ONE);
+      map.update(key, ONE);
+      this.result.writes++;
+      this.result.calls++;
       live.set(hex, key);
     }
   }
@@ -226,20 +366,16 @@ export class Syncer {
     }
   }
 
-  private write(map: WritableMap, key: Buffer, value: Buffer): void {
-    map.update(key, value);
-    this.writes++;
-  }
-
   private remove(map: WritableMap, key: Buffer): void {
     map.delete(key);
-    this.writes++;
+    this.result.writes++;
+    this.result.calls++;
   }
 }
 
-function keyOf(encode: (v: string, into: Buffer, offset: number) => void, v: string): Buffer {
+function keyOf(address: string): Buffer {
   const b = Buffer.alloc(16);
-  encode(v, b, 0);
+  layout.encodeAddr(address, b, 0);
   return b;
 }
 

@@ -1,7 +1,7 @@
 // Pool + health + next hops -> the exact contents of the data plane's maps. Pure and deterministic: the same inputs
 // give byte-identical tables on every node.
 import {
-  BE_ALIVE, PROTO, SVC_ALLOW, SVC_DENY, SVC_DSR, SVC_MAGLEV,
+  BE_ALIVE, BE_SVC_SHIFT, PROTO, SVC_ALLOW, SVC_DENY, SVC_DSR, SVC_MAGLEV,
   type Backend, type Reverse, type ReverseKey, type Service, type ServiceKey,
 } from '../bpf/layout.js';
 import { backendId, backendPort, serviceId, type BackendSpec, type Pool, type ServiceSpec } from '../../config/pool.js';
@@ -72,6 +72,11 @@ export interface Plan {
   /** Per-service allow-lists, by service id. */
   allow: { service: number; prefix: Prefix }[];
   allocation: Allocation;
+  /**
+   * When the plan reuses ids or indexes that the running pool still uses for something it removes (a full pool
+   * replaced by another): the plan of what stays, to be written first, so those ids are free when the plan reuses them.
+   */
+  prelude?: Plan;
 }
 
 /** An IPv4 prefix: its address and length in bits. */
@@ -94,6 +99,9 @@ export class PlanError extends XlbError {
   }
 }
 
+/** The pool fits the data plane, but only with ids the running pool frees in the same change. */
+class ReuseNeeded extends Error {}
+
 const NO_HOP: NextHop = { ifindex: 0, mac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
 
 /**
@@ -101,6 +109,7 @@ const NO_HOP: NextHop = { ifindex: 0, mac: '00:00:00:00:00:00', srcMac: '00:00:0
  * is not handed out again until the next one: the old user's entries are still live until the plan is written.
  */
 function allocate(wanted: string[], previous: ReadonlyMap<string, number>, limit: number, what: string): Map<string, number> {
+  if (wanted.length > limit) throw new PlanError(`too many ${what}: the data plane holds ${limit}, the pool has ${wanted.length}`);
   const out = new Map<string, number>();
   const taken = new Set(previous.values());
   for (const id of wanted) {
@@ -111,14 +120,34 @@ function allocate(wanted: string[], previous: ReadonlyMap<string, number>, limit
   for (const id of wanted) {
     if (out.has(id)) continue;
     while (taken.has(next)) next++;
-    if (next >= limit) throw new PlanError(`too many ${what}: the data plane holds ${limit}, counting those just removed`);
+    if (next >= limit) throw new ReuseNeeded();
     out.set(id, next);
     taken.add(next);
   }
   return out;
 }
 
+/**
+ * The plan of `input.pool`. If it fits only by reusing ids that the running pool frees in this change, the plan gets a
+ * prelude: the pool of what stays (the services and backends the previous allocation already has), which frees them.
+ */
 export function plan(input: PlanInput): Plan {
+  try {
+    return planOnce(input);
+  } catch (err) {
+    if (!(err instanceof ReuseNeeded)) throw err;
+  }
+  const { services, backends } = input.previous;
+  const staying: Pool = {
+    ...input.pool,
+    services: input.pool.services.filter((s) => services.has(serviceId(s)))
+      .map((s) => ({ ...s, backends: s.backends.filter((b) => backends.has(backendId(s, b))) })),
+  };
+  const prelude = planOnce({ ...input, pool: staying });
+  return { ...planOnce({ ...input, previous: prelude.allocation }), prelude };
+}
+
+function planOnce(input: PlanInput): Plan {
   const { pool, capacity, previous } = input;
   const services = [...pool.services].sort((a, b) => compare(serviceId(a), serviceId(b)));
 
@@ -140,6 +169,8 @@ export function plan(input: PlanInput): Plan {
 
   for (const s of services) {
     const sid = serviceIds.get(serviceId(s))!;
+    const flags = (s.scheduler === 'maglev' ? SVC_MAGLEV : 0) | (s.forwarding === 'dsr' ? SVC_DSR : 0) |
+      (pool.deny.length ? SVC_DENY : 0) | (s.allow.length ? SVC_ALLOW : 0);
     const usable: { index: number; key: string; weight: number }[] = [];
     for (const b of s.backends) {
       const id = backendId(s, b);
@@ -154,7 +185,8 @@ export function plan(input: PlanInput): Plan {
         value: {
           addr: b.address,
           port,
-          flags: alive ? BE_ALIVE : 0,
+          // The service's flags too: a packet of an established flow reads them here (bpf/xlb_layout.h).
+          flags: (alive ? BE_ALIVE : 0) | (flags << BE_SVC_SHIFT),
           gen: gens.get(index)!,
           ...(hop ?? NO_HOP),
           service: sid,
@@ -170,15 +202,14 @@ export function plan(input: PlanInput): Plan {
             `backend ${b.address}:${port}/${s.protocol} is in nat services "${other.service}" and "${s.name}": ` +
             'its replies could not be told apart; give it one service, or another port');
         }
-        reverse.set(k, { key, value: { vip: s.vip, port: s.port! }, service: s.name });
+        reverse.set(k, { key, value: { vip: s.vip, port: s.port!, backend: index }, service: s.name });
       }
     }
     planned.push({
       name: s.name,
       key: { vip: s.vip, port: s.protocol === 'icmp' ? 0 : s.port!, proto: PROTO[s.protocol] },
       id: sid,
-      flags: (s.scheduler === 'maglev' ? SVC_MAGLEV : 0) | (s.forwarding === 'dsr' ? SVC_DSR : 0) |
-        (pool.deny.length ? SVC_DENY : 0) | (s.allow.length ? SVC_ALLOW : 0),
+      flags,
       table: schedule(s, usable, capacity.tableSize),
     });
   }

@@ -54,9 +54,9 @@ const http = createServer((req, res) => {
   }
 });
 
-// Tests hold a keep-alive connection across lbctl runs, which take seconds on a loaded machine: Node's 5 s default
-// would close it under them.
-http.keepAliveTimeout = 120_000;
+// Node closes a keep-alive connection after 5 s idle by default; a test that holds one across a slow step (an lbctl
+// call on a loaded machine) must find it still open, or it would see a new connection's pick instead.
+http.keepAliveTimeout = 10 * 60_000;
 
 const listening: Promise<void>[] = [
   new Promise((resolve, reject) => {

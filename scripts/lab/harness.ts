@@ -1,7 +1,8 @@
 // A loaded data plane driven through BPF_PROG_TEST_RUN: apply a pool, send a frame, get the verdict and bytes back.
 import { XDP_ACTION } from '../../lb/bpf/ffi.js';
-import { DataPlane } from '../../lb/dataplane/dataplane.js';
-import { Syncer, type SyncMaps, type WritableMap } from '../../lb/dataplane/syncer.js';
+import { DataPlane, type MapRole } from '../../lb/dataplane/dataplane.js';
+import { currentCpu, pinThread, rcuGracePeriod, setThreadAffinity, threadAffinity } from '../../lb/bpf/system.js';
+import { Syncer, type BatchMap, type SyncMaps } from '../../lb/dataplane/syncer.js';
 import { EMPTY_ALLOCATION, plan, type Allocation, type NextHop, type Plan } from '../../lb/plan/planner.js';
 import type { BackendSpec, Pool, ServiceSpec } from '../../config/pool.js';
 
@@ -25,28 +26,51 @@ export interface ApplyOptions {
   down?: ReadonlySet<string>;
 }
 
+export interface HarnessOptions {
+  /** Flow table entries; default 65536. */
+  maxFlows?: number;
+  /** The interface every backend is behind (next hop's ifindex); default 0: the receiving one. */
+  backendIfindex?: number;
+  /** The syncer's batch size (SyncOptions.batchEntries). */
+  batchEntries?: number;
+}
+
 export class Harness {
   readonly dp: DataPlane;
   private readonly syncer: Syncer;
   private allocation: Allocation = EMPTY_ALLOCATION;
-  private afterWrite?: (role: string) => void;
+  private afterWrite?: (role: string, entries: number) => void;
   private local: string[] = [];
   private lastPool?: Pool;
+  private readonly affinity: number[];
+  private readonly backendIfindex: number;
 
-  constructor(pool?: Pool, options: { maxFlows?: number } = {}) {
+  constructor(pool?: Pool, options: HarnessOptions = {}) {
+    this.backendIfindex = options.backendIfindex ?? 0;
     this.dp = DataPlane.load({ maxFlows: options.maxFlows ?? 65536 });
+    // rr cursors are per CPU: frames run on one CPU see one rotation.
+    this.affinity = threadAffinity();
+    pinThread(currentCpu());
     const maps = this.dp.syncMaps();
-    const watch = (role: string, map: WritableMap): WritableMap => ({
-      update: (key, value) => { map.update(key, value); this.afterWrite?.(role); },
-      delete: (key) => { const found = map.delete(key); this.afterWrite?.(role); return found; },
-    });
+    // Every write reported, a batch as one of its number of entries.
+    const watch = (role: MapRole): BatchMap & { maxEntries: number } => {
+      const map = this.dp.map(role);
+      return {
+        maxEntries: map.maxEntries,
+        update: (key, value) => { map.update(key, value); this.afterWrite?.(role, 1); },
+        delete: (key) => { const found = map.delete(key); this.afterWrite?.(role, 1); return found; },
+        updateBatch: (keys, values) => { map.updateBatch(keys, values); this.afterWrite?.(role, keys.length / map.keySize); },
+      };
+    };
     const watched: SyncMaps = {
       ...maps,
-      services: watch('services', maps.services), vips: watch('vips', maps.vips), local: watch('local', maps.local),
-      tables: watch('tables', maps.tables), backends: watch('backends', maps.backends), reverse: watch('reverse', maps.reverse),
-      deny: watch('deny', maps.deny), allow: watch('allow', maps.allow),
+      services: watch('services'), vips: watch('vips'), local: watch('local'), tables: watch('tables'),
+      backends: watch('backends'), reverse: watch('reverse'), filter: watch('filter'), deny: watch('deny'), allow: watch('allow'),
     };
-    this.syncer = new Syncer(watched, this.dp.capacity.tableSize);
+    this.syncer = new Syncer(watched, this.dp.capacity.tableSize, {
+      batchEntries: options.batchEntries,
+      gracePeriod: () => { rcuGracePeriod(); this.afterWrite?.('grace period', 0); },
+    });
     if (pool) this.apply(pool);
   }
 
@@ -64,7 +88,7 @@ export class Harness {
       capacity: this.dp.capacity,
       previous: this.allocation,
       isUp: (s, b) => !options.down?.has(`${s.name}>${b.address}`),
-      nextHop: testNextHop,
+      nextHop: (s, b) => ({ ...testNextHop(s, b), ifindex: this.backendIfindex }),
     });
   }
 
@@ -75,8 +99,11 @@ export class Harness {
     return p;
   }
 
-  /** Applies `pool` with `afterWrite` called after every single map write or delete the syncer makes. */
-  applyWatched(pool: Pool, afterWrite: (role: string) => void): Plan {
+  /**
+   * Applies `pool` with `afterWrite` called after every map write the syncer makes (a batch is one, of `entries`
+   * entries) and after the grace period between a prelude and its plan (role 'grace period', 0 entries).
+   */
+  applyWatched(pool: Pool, afterWrite: (role: string, entries: number) => void): Plan {
     this.afterWrite = afterWrite;
     try {
       return this.apply(pool);
@@ -93,6 +120,7 @@ export class Harness {
 
   close(): void {
     this.dp.close();
+    setThreadAffinity(this.affinity);
   }
 }
 

@@ -154,6 +154,31 @@ test('array map: every index exists, keys are all indexes, delete is EINVAL', (t
   }
 });
 
+test('updateBatch writes many entries in one call, in order; sizes are checked; the kernel says how many it wrote', (t) => {
+  const obj = loaded(t);
+  const config = obj.map('fixture_config');
+  config.updateBatch(Buffer.concat([u32(1), u32(3), u32(1)]), Buffer.concat([u32(10), u32(30), u32(11)]));
+  t.deepEqual([0, 1, 2, 3].map((i) => config.lookup(u32(i))!.readUInt32LE(0)), [0, 11, 0, 30], 'the later write of 1 wins');
+
+  const hash = obj.map('fixture_hash');
+  hash.updateBatch(Buffer.concat([u64(5n), u64(6n)]), Buffer.concat([Buffer.alloc(12, 5), Buffer.alloc(12, 6)]));
+  t.deepEqual(hash.lookup(u64(6n)), Buffer.alloc(12, 6));
+  hash.updateBatch(Buffer.alloc(0), Buffer.alloc(0));
+
+  const counters = obj.map('fixture_counters');
+  const cpus = numPossibleCpus();
+  counters.updateBatch(u32(0), Buffer.concat(Array.from({ length: cpus }, (_, cpu) => Buffer.concat([counter(cpu, 2, 3), Buffer.alloc(4)]))));
+  t.deepEqual(counters.lookupPerCpu(u32(0)).map((v) => v.readUInt32LE(0)), Array.from({ length: cpus }, (_, cpu) => cpu));
+
+  const err = expectBpfError(t, () => config.updateBatch(Buffer.concat([u32(0), u32(1)]), u32(5)), 'bpf_map_update_batch', 'EINVAL');
+  t.regex(err?.message ?? '', /not as many whole entries/);
+  const partial = expectBpfError(t, () => config.updateBatch(Buffer.concat([u32(2), u32(9)]), Buffer.concat([u32(20), u32(90)])),
+    'bpf_map_update_batch', 'E2BIG');
+  t.regex(partial?.message ?? '', /1 of 2 entries written/);
+  t.deepEqual(config.lookup(u32(2)), u32(20), 'the entries before the failing one are written');
+  expectBpfError(t, () => obj.map('fixture_devmap').updateBatch(u32(1), u32(1)), 'bpf_map_update_batch', 'ENOTSUPP');
+});
+
 test('devmap hash: holds an ifindex', (t) => {
   const devmap = loaded(t).map('fixture_devmap');
   const lo = ifNameToIndex('lo');

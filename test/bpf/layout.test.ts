@@ -93,6 +93,8 @@ test('every map has the key and value sizes of the layouts the control plane use
     [layout.MAPS.backends]: [4, layout.backend.size],
     [layout.MAPS.rrCursor]: [4, 4],
     [layout.MAPS.flows]: [layout.flowKey.size, layout.flow.size],
+    [layout.MAPS.newFlows]: [4, 8 * layout.NEW_FLOW_WAYS],
+    [layout.MAPS.filter]: [4, 8],
     [layout.MAPS.reverse]: [layout.reverseKey.size, layout.reverse.size],
     [layout.MAPS.egress]: [4, 8],
     [layout.MAPS.serviceStats]: [4, layout.counters.size],

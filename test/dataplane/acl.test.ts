@@ -59,3 +59,45 @@ test('deny and allow lists change live, both ways, and empty lists cost no looku
   t.deepEqual(h.dp.map('deny').keys(), []);
   t.deepEqual(h.dp.map('allow').keys(), []);
 });
+
+// An established flow's packets skip the service lookup and read the service's flags from their backend entry: the
+// lists must hold for them as for new flows, also while the syncer writes a change.
+const established = (h: Harness, src: string, sport: number) => {
+  h.run(clientFrame({ proto: 'tcp', src, sport, dport: 80, tcpFlags: TCP_FLAGS.SYN }));
+  return () => h.run(clientFrame({ proto: 'tcp', src, sport, dport: 80, tcpFlags: TCP_FLAGS.ACK }));
+};
+
+test('lists hold for established flows too, as they change', (t) => {
+  const h = new Harness(pool(web()));
+  t.teardown(() => h.close());
+  const next = established(h, '198.18.3.3', 30000);
+  const other = established(h, '198.18.6.6', 30001);
+  t.is(next().verdict, 'TX');
+  t.is(other().verdict, 'TX');
+  t.truthy(h.dp.map('flows').keys().length, 'the flows are in the flow table');
+  h.apply(withDeny(pool(web()), ['198.18.3.0/24']));
+  t.is(next().verdict, 'DROP');
+  t.is(other().verdict, 'TX');
+  h.apply(pool(web(['198.18.6.0/24'])));
+  t.is(next().verdict, 'DROP', 'outside the allow-list');
+  t.is(other().verdict, 'TX');
+  h.apply(pool(web()));
+  t.is(next().verdict, 'TX');
+  const outcomes = h.dp.outcomes();
+  t.is(outcomes.drop_denied.packets, 1n);
+  t.is(outcomes.drop_not_allowed.packets, 1n);
+});
+
+test('an allow-list written under an established flow never drops it on the way', (t) => {
+  const h = new Harness(pool(web()), { batchEntries: 1 });
+  t.teardown(() => h.close());
+  const next = established(h, '198.18.3.3', 30000);
+  next();
+  const seen = new Set<string>();
+  h.applyWatched(pool(web(['198.18.3.0/24'])), () => seen.add(next().verdict));
+  t.deepEqual([...seen], ['TX']);
+  const gone = new Set<string>();
+  h.applyWatched(pool(web(['198.18.4.0/24'])), () => gone.add(next().verdict));
+  t.is([...gone].at(-1), 'DROP');
+  t.is(next().verdict, 'DROP');
+});

@@ -1,6 +1,7 @@
 // A restarted control plane takes over the maps as they are: nothing rewritten, flows kept, the next change built
 // in each service's idle table.
 import test from 'ava';
+import * as layout from '../../lb/bpf/layout.js';
 import { Syncer } from '../../lb/dataplane/syncer.js';
 import { plan } from '../../lb/plan/planner.js';
 import { clientFrame, BACKENDS, POOL } from '../../scripts/lab/cases.js';
@@ -19,7 +20,8 @@ test('adopting maps recovers the allocation, rewrites nothing, and keeps every f
   const pinned = sports.map((sport) => parseFrame(h.run(clientFrame({ proto: 'tcp', sport, dport: 80, tcpFlags: TCP_FLAGS.SYN })).out).dst);
 
   const successor = new Syncer(h.dp.syncMaps(), h.dp.capacity.tableSize);
-  const allocation = successor.adopt(h.dp.syncMaps(), h.dp.capacity.backends);
+  const { allocation, orphans } = successor.adopt(h.dp.syncMaps(), h.dp.capacity.backends);
+  t.deepEqual(orphans, []);
   const sorted = (m: ReadonlyMap<string, number>) => [...m].sort();
   t.deepEqual(sorted(allocation.services), sorted(first.allocation.services));
   t.deepEqual(sorted(allocation.backends), sorted(first.allocation.backends));
@@ -36,4 +38,26 @@ test('adopting maps recovers the allocation, rewrites nothing, and keeps every f
     if (was === BACKENDS[0]) t.not(now[i], BACKENDS[0]);
     else t.is(now[i], was);
   });
+});
+
+test('backend entries of a service that is gone (a stop mid-apply) are reported at adoption and freed by the next apply', (t) => {
+  const h = new Harness(POOL);
+  t.teardown(() => h.close());
+  const first = h.apply(POOL);
+  // What a kill -9 between removing a service and freeing its backends leaves: a backend naming a gone service id.
+  const index = h.dp.capacity.backends - 1;
+  const orphan = { addr: '198.18.1.99', port: 8080, flags: layout.BE_ALIVE, gen: 7, ifindex: 0, mac: '02:be:00:00:00:99', srcMac: '02:1b:00:00:00:01', service: 200 };
+  h.dp.map('backends').update(layout.u32Key(index), layout.backend.encode(orphan));
+
+  const successor = new Syncer(h.dp.syncMaps(), h.dp.capacity.tableSize);
+  const { allocation, orphans } = successor.adopt(h.dp.syncMaps(), h.dp.capacity.backends);
+  t.deepEqual(orphans, [{ index, service: 200, addr: '198.18.1.99', port: 8080 }]);
+  t.false([...allocation.backends.values()].includes(index));
+
+  const input = { capacity: h.dp.capacity, isUp: () => true, nextHop: testNextHop };
+  const { writes } = successor.apply(plan({ ...input, pool: POOL, previous: allocation }));
+  t.true(writes >= 1);
+  t.like(layout.backend.decode(h.dp.map('backends').lookup(layout.u32Key(index))!), { addr: '0.0.0.0', flags: 0, gen: 7 });
+  t.deepEqual(successor.adopt(h.dp.syncMaps(), h.dp.capacity.backends).orphans, [], 'none left');
+  t.is(first.backends.length, allocation.backends.size);
 });

@@ -18,12 +18,19 @@ function send(h: Harness, sport: number, flags: number = TCP_FLAGS.ACK, src = '1
   return r.verdict === 'TX' ? parseFrame(r.out).dst : r.verdict;
 }
 
+/** A flow's SYN and its next packet: the flow is established, remembered in the flow table. */
+function open(h: Harness, sport: number): string {
+  const backend = send(h, sport, TCP_FLAGS.SYN);
+  send(h, sport);
+  return backend;
+}
+
 const FLOWS = Array.from({ length: 1000 }, (_, i) => 20000 + i);
 
 test('1000 flows each stay on their backend through pool changes that keep it', (t) => {
   const h = new Harness(web(addresses(3)));
   t.teardown(() => h.close());
-  const pinned = FLOWS.map((sport) => send(h, sport, TCP_FLAGS.SYN));
+  const pinned = FLOWS.map((sport) => open(h, sport));
   t.deepEqual(new Set(pinned), new Set(addresses(3)), 'the flows spread over all backends');
 
   const changes: Pool[] = [
@@ -40,17 +47,40 @@ test('1000 flows each stay on their backend through pool changes that keep it', 
 test('a drained backend keeps its flows and gets no new ones', (t) => {
   const h = new Harness(web(addresses(3)));
   t.teardown(() => h.close());
-  const pinned = FLOWS.slice(0, 300).map((sport) => send(h, sport, TCP_FLAGS.SYN));
+  const pinned = FLOWS.slice(0, 300).map((sport) => open(h, sport));
   h.apply(web([addresses(3)[0], { address: addresses(3)[1], drained: true }, addresses(3)[2]]));
   t.deepEqual(FLOWS.slice(0, 300).map((sport) => send(h, sport)), pinned);
   const fresh = FLOWS.slice(300, 600).map((sport) => send(h, sport, TCP_FLAGS.SYN));
   t.false(fresh.includes(addresses(3)[1]));
 });
 
+test('when every backend is drained, established flows stay and new ones find no backend', (t) => {
+  const h = new Harness(web(addresses(2)));
+  t.teardown(() => h.close());
+  const pinned = FLOWS.slice(0, 50).map((sport) => open(h, sport));
+  h.apply(web(addresses(2).map((address) => ({ address, drained: true }))));
+  t.deepEqual(FLOWS.slice(0, 50).map((sport) => send(h, sport)), pinned);
+  t.is(send(h, 40000, TCP_FLAGS.SYN), 'DROP');
+  t.is(h.dp.outcomes().drop_no_backend.packets, 1n);
+});
+
+test("an established flow's packets follow a change of its service's forwarding", (t) => {
+  const h = new Harness(web(addresses(1)));
+  t.teardown(() => h.close());
+  open(h, 20000);
+  const ack = clientFrame({ proto: 'tcp', sport: 20000, dport: 80, tcpFlags: TCP_FLAGS.ACK });
+  t.is(parseFrame(h.run(ack).out).dst, addresses(1)[0], 'nat: the destination rewritten');
+  h.apply(pool(service({ name: 'web', protocol: 'tcp', port: 80, forwarding: 'dsr' }, addresses(1))));
+  const r = h.run(ack);
+  t.is(r.verdict, 'TX');
+  t.is(parseFrame(r.out).dst, parseFrame(ack).dst, 'dsr: the VIP stays');
+  t.is(parseFrame(r.out).dstMac, '02:be:c6:12:01:0b');
+});
+
 test('a removed or dead backend loses its flows to the others; every other flow stays', (t) => {
   for (const how of ['removed', 'down'] as const) {
     const h = new Harness(web(addresses(3)));
-    const pinned = FLOWS.map((sport) => send(h, sport, TCP_FLAGS.SYN));
+    const pinned = FLOWS.map((sport) => open(h, sport));
     const gone = addresses(3)[0];
     if (how === 'removed') h.apply(web(addresses(3).slice(1)));
     else h.apply(web(addresses(3)), { down: new Set([`web>${gone}`]) });
@@ -66,7 +96,7 @@ test('a removed or dead backend loses its flows to the others; every other flow 
 test('a backend index reused for a new backend does not inherit the flows of the old one', (t) => {
   const h = new Harness(web(addresses(2)));
   t.teardown(() => h.close());
-  const pinned = FLOWS.slice(0, 100).map((sport) => send(h, sport, TCP_FLAGS.SYN));
+  const pinned = FLOWS.slice(0, 100).map((sport) => open(h, sport));
   h.apply(web([addresses(2)[1]]));
   h.apply(web([addresses(2)[1], '198.18.1.99']));
   const now = FLOWS.slice(0, 100).map((sport) => send(h, sport));

@@ -19,7 +19,7 @@ test('a second load adopts every pinned map, state included', async (t) => {
   const dir = await pinDir(t);
   const first = DataPlane.load({ pinPath: dir, maxFlows: 4096 });
   const all = first.pins;
-  first.map('rrCursor').update(u32Key(3), u32Key(41));
+  first.map('tables').update(u32Key(3), u32Key(41));
   first.close();
   t.deepEqual(all, { adopted: [], replaced: [] });
   t.true(existsSync(`${dir}/xlb_egress`));
@@ -29,13 +29,13 @@ test('a second load adopts every pinned map, state included', async (t) => {
   t.deepEqual(second.pins.replaced, []);
   t.true(second.pins.adopted.includes('xlb_egress'), 'the devmap too');
   t.true(second.pins.adopted.length >= 15, `adopted ${second.pins.adopted.length}`);
-  t.is(second.map('rrCursor').lookup(u32Key(3))!.readUInt32LE(0), 41);
+  t.is(second.map('tables').lookup(u32Key(3))!.readUInt32LE(0), 41);
 });
 
 test('when one pinned map does not fit, the whole set is replaced and says why', async (t) => {
   const dir = await pinDir(t);
   const first = DataPlane.load({ pinPath: dir, maxFlows: 4096 });
-  first.map('rrCursor').update(u32Key(3), u32Key(41));
+  first.map('tables').update(u32Key(3), u32Key(41));
   first.close();
 
   const second = DataPlane.load({ pinPath: dir, maxFlows: 8192 });
@@ -43,8 +43,8 @@ test('when one pinned map does not fit, the whole set is replaced and says why',
   t.deepEqual(second.pins.adopted, []);
   const flows = second.pins.replaced.find((r) => r.map === 'xlb_flows');
   t.regex(flows!.reason, /4096 entries.*wants.*8192 entries/);
-  t.true(second.pins.replaced.some((r) => r.map === 'xlb_rr_cursor'));
-  t.is(second.map('rrCursor').lookup(u32Key(3))!.readUInt32LE(0), 0, 'state of the old set is gone');
+  t.true(second.pins.replaced.some((r) => r.map === 'xlb_tables'));
+  t.is(second.map('tables').lookup(u32Key(3))!.readUInt32LE(0), 0, 'state of the old set is gone');
 });
 
 test('removing the pins takes only xlb\'s, and the directory only when nothing else is left in it', async (t) => {

@@ -1,6 +1,6 @@
 // The planner alone: pool + health + next hops -> map contents, without a kernel.
 import test from 'ava';
-import { BE_ALIVE, PROTO, SVC_ALLOW, SVC_DENY, SVC_DSR, SVC_MAGLEV } from '../../lb/bpf/layout.js';
+import { BE_ALIVE, BE_SVC_SHIFT, PROTO, SVC_ALLOW, SVC_DENY, SVC_DSR, SVC_MAGLEV } from '../../lb/bpf/layout.js';
 import { EMPTY_ALLOCATION, plan, PlanError, type PlanInput } from '../../lb/plan/planner.js';
 import type { Pool } from '../../config/pool.js';
 import { pool, service, testNextHop } from '../../scripts/lab/harness.js';
@@ -12,7 +12,7 @@ const input = (p: Pool, extra: Partial<PlanInput> = {}): PlanInput =>
 const web = (backends: Parameters<typeof service>[1], extra = {}) =>
   service({ name: 'web', protocol: 'tcp', port: 80, ...extra }, backends);
 
-test('service flags follow scheduler, forwarding, deny and allow', (t) => {
+test('service flags follow scheduler, forwarding, deny and allow; each backend carries its service\'s', (t) => {
   const p = plan(input({
     deny: ['198.18.9.0/24'],
     services: [
@@ -23,6 +23,10 @@ test('service flags follow scheduler, forwarding, deny and allow', (t) => {
   const flags = Object.fromEntries(p.services.map((s) => [s.name, s.flags]));
   t.is(flags.web, SVC_MAGLEV | SVC_DENY | SVC_ALLOW);
   t.is(flags.d, SVC_DSR | SVC_DENY);
+  const carried = Object.fromEntries(p.backends.map((b) => [b.value.addr, b.value.flags]));
+  t.deepEqual(carried, {
+    '198.18.1.11': BE_ALIVE | (flags.web! << BE_SVC_SHIFT), '198.18.1.12': BE_ALIVE | (flags.d! << BE_SVC_SHIFT),
+  });
   t.deepEqual(p.deny, [{ addr: '198.18.9.0', length: 24 }]);
   t.deepEqual(p.allow, [{ service: p.services.find((s) => s.name === 'web')!.id, prefix: { addr: '198.18.0.0', length: 16 } }]);
 });
@@ -67,7 +71,7 @@ test('nat services get reverse entries for every backend; dsr and icmp services 
     service({ name: 'd', protocol: 'udp', port: 53, forwarding: 'dsr' }, ['198.18.1.12']),
     service({ name: 'p', protocol: 'icmp' }, ['198.18.1.13']),
   )));
-  t.deepEqual(p.reverse, [{ key: { addr: '198.18.1.11', port: 8080, proto: PROTO.tcp }, value: { vip: '198.18.0.10', port: 80 } }]);
+  t.deepEqual(p.reverse, [{ key: { addr: '198.18.1.11', port: 8080, proto: PROTO.tcp }, value: { vip: '198.18.0.10', port: 80, backend: 1 } }]);
 });
 
 test('a nat backend address:port in two services cannot be planned, and says which', (t) => {

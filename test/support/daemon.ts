@@ -449,9 +449,16 @@ const get = () => new Promise((resolve) => {
 })();
 `;
 
-/** `count` HTTP GETs from the client namespace, each on a new connection (default: the web VIP on port 80). */
+/**
+ * Clients that count on rr's exact turns run on CPU 0: rr rotates per CPU, and veth hands a frame to the receiver's XDP
+ * program on the sending CPU, so a client the scheduler moved between CPUs would see two rotations. A NIC gives one
+ * client's flows the same treatment when they hash to one queue.
+ */
+const CLIENT_CPU = ['taskset', '-c', '0'];
+
+/** `count` HTTP GETs from the client namespace (on CLIENT_CPU), each on a new connection (default: the web VIP, port 80). */
 export async function httpBurst(lab: Lab, count: number, url = `http://${VIP}/`, timeoutMs = 3000): Promise<HttpBurst> {
-  const r = await lab.exec(lab.ns.client, [process.execPath, '-e', BURST_JS, url, String(count), String(timeoutMs)],
+  const r = await lab.exec(lab.ns.client, [...CLIENT_CPU, process.execPath, '-e', BURST_JS, url, String(count), String(timeoutMs)],
     { timeoutMs: 60_000 + count * timeoutMs });
   if (r.code !== 0) throw new Error(`http burst failed (${r.code}): ${r.stderr.trim()}`);
   return JSON.parse(r.stdout) as HttpBurst;
@@ -513,7 +520,7 @@ export class HttpClient {
   }
 
   static async open(lab: Lab, url = `http://${VIP}/`): Promise<HttpClient> {
-    const child = lab.spawn(lab.ns.client, [process.execPath, '-e', CLIENT_JS, url], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = lab.spawn(lab.ns.client, [...CLIENT_CPU, process.execPath, '-e', CLIENT_JS, url], { stdio: ['pipe', 'pipe', 'pipe'] });
     const c = new HttpClient(child);
     const first = await c.next(10_000);
     if (first !== 'ready') throw new Error(`http client: expected "ready", got ${JSON.stringify(first)}`);
@@ -549,10 +556,10 @@ export class HttpClient {
   }
 }
 
-/** Pings from the client namespace; `replies` lists each reply's source address in order. */
+/** Pings from the client namespace (on CLIENT_CPU); `replies` lists each reply's source address in order. */
 export async function ping(lab: Lab, args: string[], target = VIP, timeoutMs = 60_000):
   Promise<RunResult & { replies: { from: string; seq: number }[]; loss?: number; transmitted?: number; received?: number }> {
-  const r = await lab.exec(lab.ns.client, ['ping', '-n', ...args, target], { timeoutMs });
+  const r = await lab.exec(lab.ns.client, [...CLIENT_CPU, 'ping', '-n', ...args, target], { timeoutMs });
   const replies = [...r.stdout.matchAll(/bytes from ([0-9.]+): icmp_seq=(\d+)/g)].map((m) => ({ from: m[1]!, seq: Number(m[2]) }));
   const sum = /(\d+) packets transmitted, (\d+) received,.*?([0-9.]+)% packet loss/.exec(r.stdout);
   return {
