@@ -49,6 +49,7 @@ export class DataPlane {
       backends: this.maps.backends.maxEntries,
       tableSize: this.maps.tables.maxEntries / (2 * services),
       prefixes: Math.min(this.maps.deny.maxEntries, this.maps.allow.maxEntries),
+      owned: this.maps.owned.maxEntries,
     };
   }
 
@@ -71,14 +72,14 @@ export class DataPlane {
   }
 
   syncMaps(): AdoptMaps {
-    const { services, vips, local, tables, backends, reverse, filter, deny, allow } = this.maps;
+    const { services, vips, local, tables, backends, reverse, owned, filter, deny, allow } = this.maps;
     // Zeroed on every CPU, many entries in one call.
     const zeroable = (map: BpfMap) => ({
       zero: (keys: Buffer[]) => map.updateBatch(Buffer.concat(keys),
         Buffer.alloc(keys.length * Math.ceil(map.valueSize / 8) * 8 * numPossibleCpus())),
     });
     return {
-      services, vips, local, tables, backends, reverse, filter, deny, allow,
+      services, vips, local, tables, backends, reverse, owned, filter, deny, allow,
       serviceStats: zeroable(this.maps.serviceStats), backendStats: zeroable(this.maps.backendStats),
     };
   }

@@ -50,7 +50,7 @@ test('status: health and the last probe per backend, the MAC or why there is non
 
 test('stats: counters by the plan\'s ids and indexes; zero for what is not planned', (t) => {
   const p = plan({
-    pool: POOL, capacity: { services: 4, backends: 8, tableSize: 13, prefixes: 16 }, previous: EMPTY_ALLOCATION,
+    pool: POOL, capacity: { services: 4, backends: 8, tableSize: 13, prefixes: 16, owned: 8 }, previous: EMPTY_ALLOCATION,
     isUp: () => true, nextHop: () => HOP,
   });
   const counters = (role: string, index: number): Counters =>
@@ -73,7 +73,7 @@ test('stats: counters by the plan\'s ids and indexes; zero for what is not plann
 
 test('a ring-buffer record as an Event: time in epoch ms, names from the plan, ports only for tcp and udp', (t) => {
   const p = plan({
-    pool: POOL, capacity: { services: 4, backends: 8, tableSize: 13, prefixes: 16 }, previous: EMPTY_ALLOCATION,
+    pool: POOL, capacity: { services: 4, backends: 8, tableSize: 13, prefixes: 16, owned: 8 }, previous: EMPTY_ALLOCATION,
     isUp: () => true, nextHop: () => HOP,
   });
   const be = p.backends.find((b) => b.value.addr === '198.18.1.11')!;
