@@ -168,6 +168,17 @@ export const c = {
   strerror: libc.func('const char *strerror(int errnum)') as (errnum: number) => string,
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)') as (name: string) => number,
   close: libc.func('int close(int fd)') as (fd: number) => number,
+  socket: libc.func('int socket(int domain, int type, int protocol)') as (
+    domain: number,
+    type: number,
+    protocol: number,
+  ) => number,
+  /** ioctl(2); the argument after the request comes as a (type, value) pair, e.g. ('void *', buffer). */
+  ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)') as (
+    fd: number,
+    request: number,
+    ...typedArgs: unknown[]
+  ) => number,
   unshare: libc.func('int unshare(int flags)') as (flags: number) => number,
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)') as (
     source: string,
@@ -198,6 +209,15 @@ export const SYSCALL = {
 } as const;
 /** membarrier(2) MEMBARRIER_CMD_GLOBAL: returns after an RCU grace period (synchronize_rcu). */
 export const MEMBARRIER_CMD_GLOBAL = 1;
+
+/** socket(2) and ioctl(2) constants for interfaceMac (system.ts). */
+export const AF_INET = 2;
+export const SOCK_DGRAM = 2;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SIOCGIFHWADDR = 0x8927;
+/** IFNAMSIZ: an interface name and its NUL; struct ifreq is that plus a 24-byte union. */
+export const IFNAMSIZ = 16;
+export const IFREQ_SIZE = 40;
 
 /** errno as the last native call left it. */
 export function errno(): number {
