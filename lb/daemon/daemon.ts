@@ -9,7 +9,7 @@ import type { ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, Sta
 import { addBackend, addDeny, removeBackend, removeDeny, setDrained } from '../control/edits.js';
 import type { Edit } from '../control/requests.js';
 import { answers, CLOSE_GRACE_MS, serveControl, type ControlHandlers } from '../control/server.js';
-import { DataPlane, PIN_NAMES } from '../dataplane/dataplane.js';
+import { DataPlane, HA_OFF, interfacesNamed, PIN_NAMES } from '../dataplane/dataplane.js';
 import { ensureBpffs, makePinDirectory, PinLock, removePins } from '../dataplane/pindir.js';
 import { Syncer } from '../dataplane/syncer.js';
 import { XlbError } from '../errors.js';
@@ -132,8 +132,11 @@ export class Daemon {
     this.health.setTargets(this.targets());
     await this.sync();
 
-    // Redirect targets exist before the program that uses them runs.
+    // Redirect targets, and the MACs ARP replies carry, exist before the program that uses them runs.
     for (const name of node.interfaces) this.setEgress(ifNameToIndex(name));
+    dp.setInterfaces(interfacesNamed(node.interfaces));
+    // Standalone: pins an HA node left may hold its deadlines.
+    dp.setHa(HA_OFF);
     this.links = attachAll(dp.program, node.interfaces, node.xdpMode, this.log.child({ module: 'attach' }));
 
     this.ring = new RingBuffer(dp.map('events'), (r) => this.events.push(toEvent(layout.event.decode(r), this.current, this.monoToEpochMs)));
@@ -234,6 +237,7 @@ export class Daemon {
             await refuseForeign([link.name], this.options.force, log);
             this.dp!.map('egress').delete(layout.u32Key(link.ifindex));
             this.setEgress(change.ifindex);
+            this.dp!.setInterfaces(interfacesNamed(this.config.node.interfaces));
             const [attached] = attachAll(this.dp!.program, [link.name], this.config.node.xdpMode, log);
             Object.assign(link, attached);
             delete link.problem;
