@@ -109,7 +109,10 @@ static __always_inline int is_local(__be32 addr)
 
 /* Whether HA lets this node forward VIP traffic (`arp` 0) or answer ARP for owned addresses (`arp` 1) now: always on a
  * standalone node; on an HA node only until the deadline its control plane last wrote (struct xlb_ha). The clock is
- * read only on an HA node, once per packet: each packet asks at most once. */
+ * read only on an HA node, once per packet (each packet asks at most once), and it is the coarse one: CLOCK_MONOTONIC
+ * as of the last tick, a few loads where the precise clock reads the hardware's (measured: about a third of the
+ * cost, README "Performance"). So a node stops up to a tick (1-4 ms) after its deadline, well within the margin the
+ * control plane keeps between the deadline and the lease's end. */
 static __always_inline int granted(int arp)
 {
 	__u32 zero = 0;
@@ -117,7 +120,7 @@ static __always_inline int granted(int arp)
 
 	if (!ha || !(ha->flags & XLB_HA_ON))
 		return 1;
-	return bpf_ktime_get_ns() < (arp ? ha->arp_until_ns : ha->forward_until_ns);
+	return bpf_ktime_get_coarse_ns() < (arp ? ha->arp_until_ns : ha->forward_until_ns);
 }
 
 static __always_inline void count(void *map, __u32 index, __u32 len, __u32 flows_new)

@@ -233,12 +233,14 @@ struct xlb_iface {
 /* struct xlb_ha.flags */
 #define XLB_HA_ON (1u << 0) /* one node of an HA pair: forward and answer ARP only until the deadlines below */
 
-/* xlb_ha[0]: what an HA node may do on the wire, and until when (bpf_ktime_get_ns(): CLOCK_MONOTONIC). Without
- * XLB_HA_ON (a standalone node) VIP traffic is forwarded and ARP for owned addresses answered, always. With it, VIP
- * traffic, NAT replies included, is forwarded only while now < forward_until_ns, and ARP for owned addresses answered
- * only while now < arp_until_ns; past a deadline they are dropped (XLB_DROP_STANDBY). The control plane writes each
- * deadline ahead of renewing its lease, so a control plane that stalls (a stopped process, a long pause) takes its
- * node off the wire by itself: nothing has to be written for the node to stop. Written whole, in one map update. */
+/* xlb_ha[0]: what an HA node may do on the wire, and until when, in CLOCK_MONOTONIC ns (as bpf_ktime_get_ns() reads
+ * it). Without XLB_HA_ON (a standalone node) VIP traffic is forwarded and ARP for owned addresses answered, always.
+ * With it, VIP traffic, NAT replies included, is forwarded only while now < forward_until_ns, and ARP for owned
+ * addresses answered only while now < arp_until_ns; past a deadline they are dropped (XLB_DROP_STANDBY). "Now" is the
+ * coarse clock, up to a tick behind: a node stops up to a tick late. The control plane moves the deadlines on with each
+ * renewal of its lease, each short of the lease's end, so a control plane that stalls (a stopped process, a long pause)
+ * takes its node off the wire by itself: nothing has to be written for the node to stop. Written whole, in one map
+ * update. */
 struct xlb_ha {
 	__u64 forward_until_ns;
 	__u64 arp_until_ns;

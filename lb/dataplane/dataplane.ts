@@ -39,7 +39,8 @@ export type MapRole = keyof typeof layout.MAPS;
 /**
  * What an HA node's data plane may do, until when, in CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns(); monotonicNs()
  * reads the same clock): forward VIP traffic and NAT replies while now < forwardUntilNs, answer ARP for the VIPs and
- * floating addresses while now < arpUntilNs. 0n (or any time past): not at all.
+ * floating addresses while now < arpUntilNs. 0n (or any time past): not at all. The program reads the coarse clock,
+ * which is up to a tick (1-4 ms) behind: it stops that much after a deadline at most.
  */
 export interface HaGrant {
   forwardUntilNs: bigint;

@@ -167,7 +167,7 @@ test('an HA node answers while now < arp_until_ns and drops the request after (d
   const h = harness(t);
   const frame = request(VIP);
   const now = monotonicNs();
-  h.dp.setHa({ forwardUntilNs: now + 60n * SECOND, arpUntilNs: now - SECOND / 1000n });
+  h.dp.setHa({ forwardUntilNs: now + 60n * SECOND, arpUntilNs: now - SECOND });
   const dropped = h.run(frame, net.front);
   t.is(dropped.verdict, 'DROP');
   t.true(dropped.out.equals(frame));

@@ -13,7 +13,7 @@ isolateNetwork();
 
 const SECOND = 1_000_000_000n;
 const ahead = (): HaGrant => ({ forwardUntilNs: monotonicNs() + 60n * SECOND, arpUntilNs: monotonicNs() + 60n * SECOND });
-const past = (): HaGrant => ({ forwardUntilNs: monotonicNs() - SECOND / 1000n, arpUntilNs: monotonicNs() + 60n * SECOND });
+const past = (): HaGrant => ({ forwardUntilNs: monotonicNs() - SECOND, arpUntilNs: monotonicNs() + 60n * SECOND });
 
 function harness(t: { teardown(fn: () => void): void }): Harness {
   const h = new Harness(POOL);
