@@ -121,7 +121,7 @@ export class PoolStore {
   }
 
   private unavailable(what: 'read' | 'write', err: Error | undefined): ClusterError {
-    const reason = err?.message ?? this.lastError ?? `the connection is ${this.redis.status}`;
+    const reason = err?.message ?? this.lastError ?? `not connected: ${this.redis.status}`;
     const lost = err !== undefined && (err.name === 'MaxRetriesPerRequestError' || LOST.test(err.message));
     const outcome = what === 'read' ? ''
       : lost ? ': the connection broke after the write was sent, so it may or may not have been made; ' +
