@@ -47,6 +47,11 @@ export interface RedisServerOptions extends ProcessOptions {
   persist?: boolean;
 }
 
+/** A config file value, quoted: paths and passwords may hold spaces. */
+function q(value: string): string {
+  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
 /** Children still running; killed if this process exits without stopping them. */
 const live = new Set<ChildProcess>();
 let exitHook = false;
@@ -154,7 +159,7 @@ abstract class RedisProcess {
     for (let attempt = 1; ; attempt++) {
       if (!this.portGiven && (this.port === 0 || attempt > 1)) this.port = await freePort();
       const file = join(this.dir, this.mode.file);
-      writeFileSync(file, [`bind ${this.host}`, `dir ${this.dir}`, 'daemonize no', 'logfile ""', ...this.config()]
+      writeFileSync(file, [`bind ${this.host}`, `dir ${q(this.dir)}`, 'daemonize no', 'logfile ""', ...this.config()]
         .join('\n') + '\n');
       try {
         await this.launch([file, ...this.mode.args]);
@@ -267,10 +272,10 @@ export class RedisServer extends RedisProcess {
     const lines = [o.tls ? 'port 0' : `port ${this.port}`, 'save ""', `appendonly ${o.persist ? 'yes' : 'no'}`,
       'appendfsync always'];
     if (o.tls) {
-      lines.push(`tls-port ${this.port}`, `tls-cert-file ${o.tls.cert}`, `tls-key-file ${o.tls.key}`,
-        `tls-ca-cert-file ${o.tls.ca}`, 'tls-auth-clients no', 'tls-replication yes');
+      lines.push(`tls-port ${this.port}`, `tls-cert-file ${q(o.tls.cert)}`, `tls-key-file ${q(o.tls.key)}`,
+        `tls-ca-cert-file ${q(o.tls.ca)}`, 'tls-auth-clients no', 'tls-replication yes');
     }
-    if (o.password !== undefined) lines.push(`requirepass ${o.password}`, `masterauth ${o.password}`);
+    if (o.password !== undefined) lines.push(`requirepass ${q(o.password)}`, `masterauth ${q(o.password)}`);
     if (o.replicaOf) lines.push(`replicaof ${o.replicaOf.host} ${o.replicaOf.port}`);
     return lines;
   }
@@ -314,7 +319,7 @@ export class SentinelServer extends RedisProcess {
       `sentinel down-after-milliseconds ${this.name} 2000`,
       `sentinel failover-timeout ${this.name} 10000`,
     ];
-    if (this.watch.authPass !== undefined) lines.push(`sentinel auth-pass ${this.name} ${this.watch.authPass}`);
+    if (this.watch.authPass !== undefined) lines.push(`sentinel auth-pass ${this.name} ${q(this.watch.authPass)}`);
     return lines;
   }
 
