@@ -286,11 +286,10 @@ export class PoolFollower {
       } catch (err) {
         if (this.stopped) break;
         needRead = true;
-        // A lost connection is waited for at the top; anything else (bad data, a bug) is retried after a backoff.
-        if (this.up() && !isUnavailable(err)) {
-          this.unexpected(err);
-          await this.delay(backoff(++failures, retry));
-        }
+        if (!isUnavailable(err)) this.unexpected(err);
+        // Never again at once: a connection just ended reads as ready until its close event, which needs a turn of
+        // the event loop; a lost connection is then waited for at the top, anything else retried after the backoff.
+        await this.delay(backoff(++failures, retry));
       }
     }
   }

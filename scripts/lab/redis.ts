@@ -45,6 +45,8 @@ export interface RedisServerOptions extends ProcessOptions {
   replicaOf?: { host: string; port: number };
   /** Keep the data across restarts (append-only file, synced at every write). @default false */
   persist?: boolean;
+  /** More config file lines, e.g. "min-replicas-to-write 1". */
+  config?: string[];
 }
 
 /** A config file value, quoted: paths and passwords may hold spaces. */
@@ -277,7 +279,7 @@ export class RedisServer extends RedisProcess {
     }
     if (o.password !== undefined) lines.push(`requirepass ${q(o.password)}`, `masterauth ${q(o.password)}`);
     if (o.replicaOf) lines.push(`replicaof ${o.replicaOf.host} ${o.replicaOf.port}`);
-    return lines;
+    return [...lines, ...(o.config ?? [])];
   }
 }
 
