@@ -91,8 +91,10 @@ export interface Snapshot {
   versionType: string;
   version: string | null;
   changesType: string;
-  /** The newest change record's id, when the stream has one. */
+  /** The newest change record's id, when the stream has one: `<ms on the Redis server's clock>-<seq>`. */
   lastId: string | null;
+  /** The version the newest change record made. */
+  lastVersion: string | null;
 }
 
 export type Stored =

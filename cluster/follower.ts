@@ -31,6 +31,11 @@ export interface Held {
 export interface PoolUpdate extends Held {
   /** redis: read from Redis; seeded: this node's own pool, just written to a Redis that had none (or an older seed). */
   source: 'redis' | 'seeded';
+  /**
+   * When the change was written, in ms since the epoch by the Redis server's clock (its change record's id), if the
+   * newest record made this version: the start of a change-to-maps time (xlb_pool_sync_seconds).
+   */
+  changedAt?: number;
 }
 
 export type FollowerState = 'connecting' | 'synced' | 'refused' | 'disconnected' | 'stopped';
@@ -363,7 +368,10 @@ export class PoolFollower {
         this.synced();
         return;
       }
-      await this.deliver({ pool: stored.pool, version: stored.version, source: 'redis' });
+      const changedAt = snap.lastId !== null && snap.lastVersion === snap.version ? Number(snap.lastId.split('-')[0])
+        : undefined;
+      await this.deliver({ pool: stored.pool, version: stored.version, source: 'redis',
+        ...(changedAt !== undefined && { changedAt }) });
       return;
     }
   }

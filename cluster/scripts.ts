@@ -2,7 +2,8 @@
 // pool, version, changes. A script never fails half-way: every type is checked before the first write, since Redis does
 // not roll back a script that errors after writing.
 //
-// READ  -> {poolType, pool|nil, versionType, version|nil, changesType, lastId|nil}
+// READ  -> {poolType, pool|nil, versionType, version|nil, changesType, lastId|nil, lastVersion|nil}
+//       lastId and lastVersion: the newest change record's id and the version it made.
 // WRITE ARGV expected, document, node, kind, detail, maxlen, channel
 //       -> {"ok", version} | {"conflict", current} | {"bad", key, message}
 //       The version must be `expected` (0: none); then SET the document, INCR the version, XADD the change record,
@@ -39,12 +40,18 @@ local vt = redis.call('TYPE', KEYS[2])['ok']
 local version = false
 if vt == 'string' then version = redis.call('GET', KEYS[2]) end
 local st = redis.call('TYPE', KEYS[3])['ok']
-local last = false
+local last, made = false, false
 if st == 'stream' then
   local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-  if #newest > 0 then last = newest[1][1] end
+  if #newest > 0 then
+    last = newest[1][1]
+    local fields = newest[1][2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'version' then made = fields[i + 1] end
+    end
+  end
 end
-return {pt, pool, vt, version, st, last}
+return {pt, pool, vt, version, st, last, made}
 `;
 
 export const WRITE = `${CHECKS}

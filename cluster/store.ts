@@ -71,6 +71,7 @@ export class PoolStore {
     const r = await this.run('read', () => this.scripted.xlbPoolRead(k.pool, k.version, k.changes));
     return {
       poolType: r[0]!, pool: r[1] ?? null, versionType: r[2]!, version: r[3] ?? null, changesType: r[4]!, lastId: r[5] ?? null,
+      lastVersion: r[6] ?? null,
     };
   }
 

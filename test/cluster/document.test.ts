@@ -47,13 +47,13 @@ test('the document is the YAML shape: durations as the YAML writes them, only th
 
 function snap(over: Partial<Snapshot>): Snapshot {
   return { poolType: 'string', pool: JSON.stringify(renderPool(webPool(11))), versionType: 'string', version: '4',
-    changesType: 'stream', lastId: '1-0', ...over };
+    changesType: 'stream', lastId: '1-0', lastVersion: '4', ...over };
 }
 
 test('a snapshot is a pool, no pool, or bad data with the key and the path inside it named', (t) => {
   t.deepEqual(readStored(snap({}), keys, standInCheck), { kind: 'pool', version: 4, pool: webPool(11) });
   t.deepEqual(readStored(snap({ poolType: 'none', pool: null, versionType: 'none', version: null, changesType: 'none',
-    lastId: null }), keys, standInCheck), { kind: 'empty' });
+    lastId: null, lastVersion: null }), keys, standInCheck), { kind: 'empty' });
   const cases: [Partial<Snapshot>, string, string, string, number?][] = [
     [{ pool: '{"services": [' }, 'xlb:pool', '', 'is not JSON', 4],
     [{ pool: '{"services":[{"name":"web","vip":"198.18.100.10","protocol":"tcp","port":80,' +

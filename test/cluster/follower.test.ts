@@ -82,7 +82,8 @@ test('a node seeds an empty Redis with its file\'s pool; a node that finds a poo
   const b = new Owner(webPool(99));
   follow(t, server, b);
   await waitFor('B to take the pool in Redis', () => b.updates.length === 1);
-  t.deepEqual(b.updates, [{ pool: webPool(11), version: 1, source: 'redis' }]);
+  t.like(b.updates, [{ pool: webPool(11), version: 1, source: 'redis' }]);
+  t.is(b.updates.length, 1);
   t.is(await server.must('GET', 'xlb:pool:version'), '1', 'Redis wins over the file');
 });
 
@@ -98,6 +99,14 @@ test('a change written by another node reaches the follower', async (t) => {
   t.log(`change to callback: ${Date.now() - started} ms`);
   t.deepEqual(owner.held, { pool: webPool(11, 12), version: 2 });
   t.like(follower.status(), { state: 'synced', version: 2, redisVersion: 2, retries: 0 });
+  // When the change was written, by the Redis server's clock (the same host's here).
+  const { changedAt } = owner.updates[1]!;
+  t.true(changedAt !== undefined && changedAt >= started - 1000 && changedAt <= Date.now() + 1000, String(changedAt));
+  // A hand edit that adds no change record has no such time.
+  await server.must('INCR', 'xlb:pool:version');
+  await server.must('PUBLISH', 'xlb:pool:nudge', '3');
+  await waitFor('the hand edit', () => owner.held.version === 3);
+  t.is(owner.updates[2]!.changedAt, undefined);
 });
 
 test('a hand edit that only publishes a nudge is read at once; one that does not is read by the periodic check',

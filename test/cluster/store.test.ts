@@ -44,7 +44,7 @@ test('a write sets the document, raises the version, records the change and publ
   const snap = await store.snapshot();
   const newest = (await server.must('XREVRANGE', 'xlb:pool:changes', '+', '-', 'COUNT', '1')).split('\n')[0];
   t.deepEqual(snap, { poolType: 'string', pool: '{"services":[],"deny":["203.0.113.0/24"]}', versionType: 'string',
-    version: '2', changesType: 'stream', lastId: newest });
+    version: '2', changesType: 'stream', lastId: newest, lastVersion: '2' });
   t.deepEqual(await store.snapshot().then((s) => s.version), await store.version());
 });
 
@@ -52,7 +52,7 @@ test('an empty Redis reads as no keys at all', async (t) => {
   const server = await startRedis(t);
   const store = await storeOn(t, server);
   t.deepEqual(await store.snapshot(), { poolType: 'none', pool: null, versionType: 'none', version: null,
-    changesType: 'none', lastId: null });
+    changesType: 'none', lastId: null, lastVersion: null });
   t.is(await store.version(), null);
 });
 
