@@ -3,8 +3,44 @@
 // queueing them (an edit must fail at once and change nothing), drops a command whose connection breaks instead of
 // resending it (a resent write could apply twice), and reconnects with capped exponential backoff.
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, SentinelConnector, type RedisOptions } from 'ioredis';
+import { StandaloneConnector } from 'ioredis/built/connectors/index.js';
 import { ClusterError } from './errors.js';
+
+type Emitter = Parameters<StandaloneConnector['connect']>[0];
+type Stream = Awaited<ReturnType<StandaloneConnector['connect']>>;
+
+/** ioredis still sees a socket's first error (and reconnects); this listener only keeps the later ones handled. */
+function guard(stream: Stream): Stream {
+  stream.on('error', () => undefined);
+  return stream;
+}
+
+/**
+ * ioredis listens for a socket's errors with once(): a second error on one socket (a TLS handshake refused by both
+ * ends, a reset after an alert) would be unhandled and end the process (redis/ioredis#961, #1183). These connectors
+ * keep a listener for the socket's whole life.
+ */
+export class GuardedStandaloneConnector extends StandaloneConnector {
+  /** ioredis hands a Connector the whole of its options. */
+  constructor(options: unknown) {
+    super(options as ConstructorParameters<typeof StandaloneConnector>[0]);
+  }
+
+  override async connect(emitter: Emitter): Promise<Stream> {
+    return guard(await super.connect(emitter));
+  }
+}
+
+export class GuardedSentinelConnector extends SentinelConnector {
+  constructor(options: unknown) {
+    super(options as ConstructorParameters<typeof SentinelConnector>[0]);
+  }
+
+  override async connect(emitter: Emitter): Promise<Stream> {
+    return guard(await super.connect(emitter));
+  }
+}
 
 export interface HostPort {
   host: string;
@@ -169,6 +205,7 @@ export function redisOptions(
     // A master demoted by a failover answers READONLY: find the new one.
     reconnectOnError: (err: Error) => /^READONLY/.test(err.message),
     lazyConnect: false,
+    Connector: isSentinel(config) ? GuardedSentinelConnector : GuardedStandaloneConnector,
   };
   if (!isSentinel(config)) {
     const u = parseUrl(config.url);

@@ -86,9 +86,10 @@ export async function measureFollowLatency(options: FollowLatencyOptions): Promi
     if (already) waiting.get(version)!(already[1]);
   });
   try {
-    follower.start();
     await until(() => writer.connected, timeoutMs, 'the writer to connect');
+    // The pool first, then the follower: it finds a pool and never seeds one of its own.
     const { version } = await writer.replace(BASE, { kind: 'apply', detail: 'bench' });
+    follower.start();
     await reached(version);
     const callback: number[] = [];
     const write: number[] = [];

@@ -60,6 +60,11 @@ export class PoolStore {
     redis.on('ready', () => (this.lastError = undefined));
   }
 
+  /** True while the connection is ready: a command now is sent; otherwise it fails at once. */
+  get connected(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   /** The last connection error since the connection was last ready. */
   get error(): string | undefined {
     return this.lastError;

@@ -58,7 +58,7 @@ export class PoolWriter {
 
   /** True while the connection is up: an edit now reaches Redis; otherwise it fails at once. */
   get connected(): boolean {
-    return this.redis.status === 'ready';
+    return this.store.connected;
   }
 
   /**

@@ -1,9 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { Redis, type RedisOptions } from 'ioredis';
 import {
-  backoff, DEFAULT_TUNING, describeEndpoint, readSecrets, redisOptions, type RedisConfig, type SentinelConfig,
+  backoff, DEFAULT_TUNING, describeEndpoint, GuardedSentinelConnector, GuardedStandaloneConnector, readSecrets,
+  redisOptions, type RedisConfig, type SentinelConfig,
 } from '../../cluster/connection.js';
 import { ClusterError } from '../../cluster/errors.js';
 
@@ -32,6 +35,7 @@ test('a redis:// URL: host, port, database, user and password; no queueing, no r
   });
   t.false('tls' in o);
   t.false('sentinels' in o);
+  t.is(o.Connector, GuardedStandaloneConnector);
 });
 
 test('defaults of a bare URL: port 6379, database 0, no password', (t) => {
@@ -77,6 +81,7 @@ test('Sentinel: the master of a named group, TLS to Sentinels and servers alike,
   });
   t.deepEqual(o.tls, { ca });
   t.deepEqual(o.sentinelTLS, { ca });
+  t.is(o.Connector, GuardedSentinelConnector);
   const bare = plain(redisOptions({ ...config, tls: false }, {}, 'commands', 'n'));
   t.false('tls' in bare);
   t.false('sentinelTLS' in bare);
@@ -117,4 +122,27 @@ test('secrets: one line each, trailing newline dropped; unreadable, empty or non
     t.is(err?.code, 'XLB_REDIS_SETUP');
     t.regex(err?.message ?? '', message);
   }
+});
+
+test('a second error on one socket is handled (ioredis alone listens once, and the process would die)', async (t) => {
+  // A peer that accepts and says nothing: the client's socket exists and stays open.
+  const server = createServer(() => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const errorTwice = async (options: RedisOptions): Promise<void> => {
+    const redis = new Redis({ ...options, retryStrategy: () => null });
+    redis.on('error', () => undefined);
+    try {
+      const socket = await new Promise<Socket>((resolve) => redis.once('connect', () =>
+        resolve((redis as unknown as { stream: Socket }).stream)));
+      socket.emit('error', new Error('first'));
+      socket.emit('error', new Error('second'));
+    } finally {
+      redis.disconnect();
+    }
+  };
+  const guarded = redisOptions({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'x' }, {}, 'commands', 'n');
+  await t.notThrowsAsync(errorTwice(guarded));
+  await t.throwsAsync(errorTwice({ ...guarded, Connector: undefined }), { message: 'second' }, 'ioredis alone');
 });

@@ -158,6 +158,7 @@ test('Redis stopped: edits fail at once, the follower logs once and retries, the
     t.truthy(follower.status().connectedSince);
     t.is(logs.matching(/unreachable/).length, 1);
     t.is(logs.matching(/following Redis at/).length, 2, 'once at the start, once back');
+    await waitFor('the writer to reconnect', () => writer.connected);
     t.deepEqual((await writer.edit({ kind: 'backend add' }, addBackend(14))).version, 3);
     await waitFor('the next change', () => owner.held.version === 3);
   });
@@ -183,6 +184,7 @@ test('Redis back empty: it is re-seeded with the newest pool the node holds, not
   t.is(logs.matching(/Redis held no pool: seeded it with the pool it held at version 3/).length, 1);
   t.deepEqual(owner.updates.map((u) => u.version), [1, 2, 3], 'nothing handed over: the node has that pool');
   await waitFor('synced', () => follower.status().state === 'synced');
+  await waitFor('the writer to reconnect', () => writer.connected);
   t.deepEqual(await writer.edit({ kind: 'backend add' }, addBackend(14)).then((w) => w.version), 4);
   await waitFor('the next edit', () => owner.held.version === 4);
 });

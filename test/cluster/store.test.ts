@@ -115,6 +115,8 @@ test('with Redis stopped, reads and writes fail at once with XLB_REDIS_UNAVAILAB
   const server = await startRedis(t);
   const store = await storeOn(t, server);
   await server.stop();
+  // Until the client has seen the connection close, a write may still be sent into it: its outcome is then unknown.
+  await waitFor('the client to see the connection closed', () => !store.connected);
   const started = Date.now();
   const write = await t.throwsAsync(store.write(0, 'x', change), { instanceOf: ClusterError });
   t.is(write?.code, 'XLB_REDIS_UNAVAILABLE');
