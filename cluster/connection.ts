@@ -199,8 +199,9 @@ export function redisOptions(
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    // The subscriber resubscribes by itself after a reconnect; a nudge sent meanwhile is covered by the resync.
-    autoResubscribe: true,
+    // The follower subscribes again itself at every ready: ioredis's own resubscribe leaves its rejection unhandled
+    // when the connection drops again at once, and an unhandled rejection ends the process.
+    autoResubscribe: false,
     retryStrategy: (attempt: number) => backoff(attempt, tuning.retry),
     // A master demoted by a failover answers READONLY: find the new one.
     reconnectOnError: (err: Error) => /^READONLY/.test(err.message),

@@ -128,6 +128,7 @@ export class PoolFollower {
   private wake?: () => void;
   /** The last unexpected error logged, so a repeating one is logged once. */
   private loggedError?: string;
+  private readonly waiters = new Set<{ version: number; done: (err?: Error) => void }>();
 
   constructor(private readonly options: PoolFollowerOptions) {
     this.keys = poolKeys(options.keyPrefix);
@@ -156,7 +157,7 @@ export class PoolFollower {
     this.cmd.on('reconnecting', () => this.retries++);
     this.sub.on('error', () => undefined); // its own failures show on the other two
     this.sub.on('ready', () => {
-      // Again at every reconnect: a second SUBSCRIBE to the same channel changes nothing.
+      // At every reconnect (autoResubscribe is off, see ./connection.ts).
       this.sub!.subscribe(this.keys.nudge).catch(() => undefined);
       this.nudge(undefined);
     });
@@ -171,7 +172,30 @@ export class PoolFollower {
     for (const conn of [this.cmd, this.blk, this.sub]) conn?.disconnect();
     await this.loop;
     await this.syncing;
+    for (const w of this.waiters) w.done(new Error('stopped following Redis'));
     this.setState('stopped');
+  }
+
+  /**
+   * Resolves once the owner holds `version` or a later one, e.g. after an edit this node wrote, so the edit is in its
+   * maps before lbctl hears back; rejects after timeoutMs, or at stop().
+   */
+  reached(version: number, timeoutMs: number): Promise<void> {
+    if (this.options.held().version >= version) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        version,
+        done: (err?: Error) => {
+          clearTimeout(timer);
+          this.waiters.delete(waiter);
+          if (err) reject(err);
+          else resolve();
+        },
+      };
+      const timer = setTimeout(() => waiter.done(new Error(`pool version ${version} not applied within ${timeoutMs} ms ` +
+        `(holding ${this.options.held().version}, following Redis: ${this.state})`)), timeoutMs);
+      this.waiters.add(waiter);
+    });
   }
 
   status(): FollowerStatus {
@@ -379,6 +403,8 @@ export class PoolFollower {
   private synced(): void {
     this.syncedAt = this.now();
     this.setState('synced');
+    const held = this.options.held().version;
+    for (const w of this.waiters) if (held >= w.version) w.done();
   }
 
   private async deliver(update: PoolUpdate): Promise<void> {

@@ -30,7 +30,7 @@ test('a redis:// URL: host, port, database, user and password; no queueing, no r
   const o = redisOptions({ url: 'redis://app:s%40cret@10.0.0.5:6380/2', keyPrefix: 'xlb' }, {}, 'commands', 'lb-a');
   t.like(o, {
     host: '10.0.0.5', port: 6380, db: 2, username: 'app', password: 's@cret', connectionName: 'xlb:lb-a:commands',
-    enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false,
+    enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, autoResubscribe: false,
     connectTimeout: DEFAULT_TUNING.connectTimeoutMs, socketTimeout: DEFAULT_TUNING.replyTimeoutMs,
   });
   t.false('tls' in o);

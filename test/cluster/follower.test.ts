@@ -95,7 +95,7 @@ test('a change written by another node reaches the follower', async (t) => {
   const writer = await writerOn(t, server);
   const started = Date.now();
   const { version } = await writer.edit({ kind: 'backend add' }, addBackend(12));
-  await waitFor('the change', () => owner.held.version === version, 5000);
+  await follower.reached(version, 5000);
   t.log(`change to callback: ${Date.now() - started} ms`);
   t.deepEqual(owner.held, { pool: webPool(11, 12), version: 2 });
   t.like(follower.status(), { state: 'synced', version: 2, redisVersion: 2, retries: 0 });
@@ -107,6 +107,8 @@ test('a change written by another node reaches the follower', async (t) => {
   await server.must('PUBLISH', 'xlb:pool:nudge', '3');
   await waitFor('the hand edit', () => owner.held.version === 3);
   t.is(owner.updates[2]!.changedAt, undefined);
+  await t.throwsAsync(follower.reached(9, 200), { message: /pool version 9 not applied within 200 ms \(holding 3/ });
+  await t.notThrowsAsync(follower.reached(2, 0));
 });
 
 test('a hand edit that only publishes a nudge is read at once; one that does not is read by the periodic check',
@@ -265,7 +267,9 @@ test('stop() ends following and closes the connections', async (t) => {
   await waitFor('synced', () => follower.status().state === 'synced');
   const clients = () => server.must('CLIENT', 'LIST').then((l) => l.split('\n').filter((c) => /name=xlb:lb-b:/.test(c)).length);
   await waitFor('three connections: commands, follow, nudge', async () => (await clients()) === 3);
+  const waiting = follower.reached(99, 60_000);
   await follower.stop();
+  await t.throwsAsync(waiting, { message: 'stopped following Redis' });
   t.is(follower.status().state, 'stopped');
   await waitFor('the connections to close', async () => (await clients()) === 0);
   await server.must('SET', 'xlb:pool:version', '9');

@@ -31,7 +31,12 @@ test('Sentinel: a failover during edits; writer and followers find the new maste
   const replica = await startRedis(t, { password: PASSWORD, replicaOf: { host: master.host, port: master.port } });
   const sentinel = await SentinelServer.start({ master: { host: master.host, port: master.port }, authPass: PASSWORD });
   t.teardown(async () => {
-    if (!t.passed) t.log(`sentinel:\n${sentinel.log.slice(-3000)}`);
+    if (!t.passed) {
+      t.log(`sentinel:\n${sentinel.log.slice(-3000)}`);
+      for (const s of [master, replica]) {
+        t.log(`port ${s.port}: ${(await s.cli('INFO', 'replication')).stdout}\nkeys: ${(await s.cli('DBSIZE')).stdout}`);
+      }
+    }
     await sentinel.destroy();
   });
   await waitFor('the Sentinel to know the replica, in sync', async () => {
@@ -71,6 +76,10 @@ test('Sentinel: a failover during edits; writer and followers find the new maste
   let last: { version: number; address: string } | undefined;
   for (let i = 0; after < AFTER_FAILOVER; i++) {
     if (i === FAILOVER_AFTER) {
+      // Replication is asynchronous (after its first sync a replica gets the writes buffered meanwhile only once it
+      // has acknowledged, up to a second later): the failover starts from a replica holding what was written so far.
+      await waitFor('the replica to catch up', async () =>
+        (await replica.cli('GET', 'xlb:pool:version')).stdout.trim() === String(last!.version));
       failover = sentinel.must('SENTINEL', 'FAILOVER', sentinel.name).then(() => waitFor('the new master', async () =>
         (await sentinel.master()).port === replica.port && (await replica.must('ROLE')).startsWith('master'), 30_000))
         .then(() => (over = true));
