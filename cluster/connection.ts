@@ -1,7 +1,8 @@
 // How xlb reaches Redis: the typed `redis:` settings, the files they name (password, CA), and the ioredis options for
 // each connection, built by one pure function. Every connection refuses commands while Redis is unreachable instead of
 // queueing them (an edit must fail at once and change nothing), drops a command whose connection breaks instead of
-// resending it (a resent write could apply twice), and reconnects with capped exponential backoff.
+// resending it (a resent write could apply twice), reconnects with capped exponential backoff, and keeps every socket
+// error handled (ioredis alone would let a second one end the process).
 import { readFileSync } from 'node:fs';
 import { Redis, SentinelConnector, type RedisOptions } from 'ioredis';
 import { StandaloneConnector } from 'ioredis/built/connectors/index.js';
