@@ -89,6 +89,32 @@ export interface ServiceStatus {
   backends: BackendStatus[];
 }
 
+/** The pool's Redis, as this node follows it (README "Cluster"). */
+export interface RedisStatus {
+  /** Where Redis is, without secrets: redis://host:port/db, or the Sentinel group. */
+  endpoint: string;
+  /**
+   * connecting: not heard from yet; synced: this node holds Redis's pool; refused: the pool in Redis breaks the rules
+   * (see refused), the node keeps its last good pool; disconnected: Redis is unreachable, the node keeps its pool and
+   * retries; stopped: the daemon is stopping.
+   */
+  state: 'connecting' | 'synced' | 'refused' | 'disconnected' | 'stopped';
+  /** When the state was entered, in ms since the epoch. */
+  since: number;
+  /** When the connection last came up; absent while Redis is unreachable. */
+  connectedSince?: number;
+  /** The pool version in this node's maps (0: its config file's, not yet from Redis). */
+  version: number;
+  /** The version Redis held at the last read. */
+  redisVersion?: number;
+  /** Milliseconds since a read last found this node current. */
+  syncAgeMs?: number;
+  /** Why Redis is unreachable, while it is. */
+  error?: string;
+  /** The key that holds the refused data and each problem's path inside it, while refused. */
+  refused?: { key: string; version?: number; problems: Problem[] };
+}
+
 export interface Status {
   role: Role;
   nodeId?: string;
@@ -103,6 +129,8 @@ export interface Status {
   interfaces: InterfaceStatus[];
   services: ServiceStatus[];
   deny: string[];
+  /** With redis: configured. */
+  redis?: RedisStatus;
 }
 
 export interface CounterSet {

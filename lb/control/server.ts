@@ -219,7 +219,9 @@ export async function serveControl(path: string, handlers: ControlHandlers, log:
       .then((value) => { if (value !== undefined) send(res, 200, value); })
       .catch((err: unknown) => {
         const { status, body: out } = errorBody(err);
-        if (status >= 500) log.error({ err }, `${req.method} ${url.pathname} failed`);
+        // 500 is ours to fix; 502 and 503 are Redis's state (bad data, unreachable), already logged by what follows it.
+        if (status === 500) log.error({ err }, `${req.method} ${url.pathname} failed`);
+        else if (status > 500) log.warn({ code: out.code }, `${req.method} ${url.pathname}: ${out.error}`);
         if (!res.headersSent) send(res, status, out);
         else res.end();
       });

@@ -1,6 +1,7 @@
 // `lbctl daemon`: the node's lifecycle. Loads (or re-adopts) the data plane, attaches it, keeps the maps equal to the
 // plan of pool + health + next hops, follows its interfaces, serves lbctl and Prometheus, and stops.
 // States: loading -> ready -> stopping -> stopped, changed only by setState().
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { RingBuffer } from '../bpf/ringbuf.js';
 import { ifNameToIndex } from '../bpf/system.js';
@@ -19,6 +20,9 @@ import { plan, PlanError, type Allocation, type Plan } from '../plan/planner.js'
 import { backendId, backendPort, type Pool } from '../../config/pool.js';
 import { ConfigError } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
+import { formatEndpoint } from '../../config/values.js';
+import type { ChangeInfo } from '../../cluster/writer.js';
+import type { PoolUpdate } from '../../cluster/follower.js';
 import { attachAll, detachAll, programIdOn, refuseForeign, type AttachedInterface } from './attach.js';
 import { checkConfig, type ConfigInput } from './config-reader.js';
 import { EventFeed, toEvent } from './events.js';
@@ -26,6 +30,7 @@ import { linkChanges, type LinkChange } from './links.js';
 import { formatMetrics } from './metrics.js';
 import { serveMetrics } from './metrics-server.js';
 import { NextHops } from './nexthops.js';
+import { RedisPool } from './redis-pool.js';
 import { statsView, statusView } from './views.js';
 
 export interface DaemonOptions {
@@ -53,6 +58,8 @@ const NEXTHOP_RETRY_MS = 500;
 /** How long start waits for backends' neighbours before attaching, so the first packets find their next hops. */
 const NEXTHOP_SETTLE_MS = 3000;
 const LINK_CHECK_MS = 1000;
+/** How long start waits for the pool's Redis before it serves its file's pool (and follows Redis once it answers). */
+const REDIS_FIRST_SYNC_MS = 5000;
 
 export class Daemon {
   #state: DaemonState = 'loading';
@@ -62,6 +69,9 @@ export class Daemon {
   private allocation?: Allocation;
   private current?: Plan;
   private pool: Pool;
+  /** The pool's version in Redis; 0: the config file's (no redis:, or not synced yet). */
+  private poolVersion = 0;
+  private redis?: RedisPool;
   private links: AttachedInterface[] = [];
   private control?: HttpServer;
   private metrics?: HttpServer;
@@ -123,6 +133,8 @@ export class Daemon {
     for (const r of replaced) this.log.warn(r, `pinned map ${r.map} did not fit this xlb and was replaced: ${r.reason}`);
     if (adopted.length) this.log.info({ maps: adopted.length, pinPath: node.pinPath }, 'adopted the pinned maps of a previous daemon');
 
+    if (this.config.redis) await this.followRedis();
+
     this.syncer = new Syncer(dp.syncMaps(), dp.capacity.tableSize);
     const { allocation, orphans } = this.syncer.adopt(dp.syncMaps(), dp.capacity.backends);
     this.allocation = allocation;
@@ -152,6 +164,41 @@ export class Daemon {
     this.setState('ready');
     this.log.info({ socket: node.controlSocket, services: this.pool.services.length }, 'ready');
     if (this.stopRequested) await this.stop(this.options.detachOnExit);
+  }
+
+  /**
+   * With redis: the pool lives there. Waits a little for Redis's answer before the first plan, so the node starts on
+   * Redis's pool rather than its file's; an empty Redis is seeded with the file's; unreachable, the file's pool serves
+   * until Redis answers.
+   */
+  private async followRedis(): Promise<void> {
+    const nodeId = this.config.ha?.nodeId ?? `${hostname()}:${this.config.node.pinPath}`;
+    const log = this.log.child({ module: 'redis' });
+    this.redis = new RedisPool(this.config.redis!, nodeId, {
+      held: () => ({ pool: this.pool, version: this.poolVersion }),
+      apply: (update) => this.applyFromRedis(update),
+    }, this.log);
+    const state = await this.redis.start(REDIS_FIRST_SYNC_MS);
+    const { endpoint } = this.redis.status();
+    if (state === 'synced') log.info({ endpoint, version: this.poolVersion }, `the pool is Redis's (${endpoint}), version ${this.poolVersion}`);
+    else log.warn({ endpoint, state }, `Redis at ${endpoint} is ${state === 'refused' ? 'refused' : 'not answering'}: serving the config file's pool meanwhile`);
+  }
+
+  /** A pool from Redis: taken as it is before the first plan, applied like any change after. */
+  private async applyFromRedis(update: PoolUpdate): Promise<ApplyResult> {
+    if (!this.current) {
+      this.pool = update.pool;
+      this.poolVersion = update.version;
+      return { writes: 0, ...counts(update.pool) };
+    }
+    return this.replacePool(() => update.pool, undefined, update.version);
+  }
+
+  /** An lbctl edit: written to Redis when the pool lives there (every node applies it), else applied here. */
+  private edited(edit: Edit | undefined, change: ChangeInfo, fn: (pool: Pool) => Pool): Promise<ApplyResult> {
+    if (!this.redis) return this.replacePool(fn, edit);
+    edit?.begin();
+    return this.redis.edit(change, fn);
   }
 
   private addresses(): Set<string> {
@@ -301,7 +348,7 @@ export class Daemon {
    * Makes `change(pool)` the pool, whole or not at all: the change sees the pool as the edits queued before it left
    * it, the result is planned before anything is touched, and the pool changes only once the maps hold it.
    */
-  private replacePool(change: (pool: Pool) => Pool, edit?: Edit): Promise<ApplyResult> {
+  private replacePool(change: (pool: Pool) => Pool, edit?: Edit, version?: number): Promise<ApplyResult> {
     return this.serially(async () => {
       const pool = change(this.pool);
       const previous = this.pool;
@@ -317,7 +364,8 @@ export class Daemon {
         await this.hops.add(this.addresses(), this.configuredMacs());
         this.health.setTargets(this.targets());
         const writes = this.applyPlan(pool);
-        this.log.info({ writes, services: pool.services.length, backends }, 'pool applied');
+        if (version !== undefined) this.poolVersion = version;
+        this.log.info({ writes, services: pool.services.length, backends, ...(version !== undefined && { version }) }, 'pool applied');
         return { writes, services: pool.services.length, backends };
       } catch (err) {
         this.pool = previous;
@@ -335,7 +383,9 @@ export class Daemon {
 
   /**
    * Reads and checks a config off the event loop (the daemon's own file, or text from lbctl), then makes its pool
-   * the pool. A config with problems changes nothing.
+   * the pool (in Redis, when the pool lives there). A config with problems changes nothing. With redis:, the daemon's
+   * own file (SIGHUP) is checked but its pool not applied: Redis holds the pool, and `lbctl config apply FILE` is how a
+   * file becomes it.
    */
   async reload(input: ConfigInput = { path: this.options.configPath }, source = this.options.configPath, edit?: Edit):
     Promise<ApplyResult> {
@@ -361,6 +411,14 @@ export class Daemon {
       this.log.warn({ source }, 'node settings changed: they take effect at the next restart; applying the pool only');
     }
     const next = config.pool;
+    if (this.redis) {
+      if ('path' in input) {
+        this.log.info({ source }, `${source} checked; the pool lives in Redis: lbctl config apply ${source} makes it the pool`);
+        return { writes: 0, ...counts(this.pool) };
+      }
+      edit?.begin();
+      return this.redis.replace(next, { kind: 'config apply', detail: source });
+    }
     const result = await this.replacePool(() => next, edit);
     this.config = { ...this.config, pool: next };
     return result;
@@ -377,6 +435,7 @@ export class Daemon {
       adopted: (this.dp?.pins.adopted.length ?? 0) > 0,
       interfaces: this.links.map(({ programId: _id, ...status }) => status),
       ...(reload ? { reload } : {}),
+      ...(this.redis ? { redis: this.redis.status() } : {}),
       health: (id) => this.health.status(id),
       nextHop: (address) => this.hops.resolution(address),
     });
@@ -398,6 +457,7 @@ export class Daemon {
     return formatMetrics({
       status: this.status(), stats: this.stats(), haActive: true,
       healthTransitions: this.health.transitions(), eventsSuppressed: suppressed,
+      ...(this.redis ? { poolSync: this.redis.syncSeconds.snapshot() } : {}),
     });
   }
 
@@ -406,16 +466,20 @@ export class Daemon {
       status: () => this.status(),
       stats: () => this.stats(),
       applyConfig: (b: ConfigApply, edit) => this.reload({ text: b.yaml }, b.source ?? 'the applied config', edit),
-      addBackend: (c: BackendChange, edit) => this.replacePool((p) => addBackend(p, c), edit),
-      removeBackend: (r: BackendRef, edit) => this.replacePool((p) => removeBackend(p, r), edit),
-      setDrained: (r: BackendRef, drained: boolean, edit) => this.replacePool((p) => setDrained(p, r, drained), edit),
+      addBackend: (c: BackendChange, edit) =>
+        this.edited(edit, { kind: 'backend add', detail: backendDetail(c) }, (p) => addBackend(p, c)),
+      removeBackend: (r: BackendRef, edit) =>
+        this.edited(edit, { kind: 'backend remove', detail: backendDetail(r) }, (p) => removeBackend(p, r)),
+      setDrained: (r: BackendRef, drained: boolean, edit) =>
+        this.edited(edit, { kind: drained ? 'backend drain' : 'backend undrain', detail: backendDetail(r) },
+          (p) => setDrained(p, r, drained)),
       deny: (): DenyList => ({ deny: this.pool.deny }),
       addDeny: async (cidr: string, edit) => {
-        await this.replacePool((p) => addDeny(p, cidr), edit);
+        await this.edited(edit, { kind: 'deny add', detail: cidr }, (p) => addDeny(p, cidr));
         return { deny: this.pool.deny };
       },
       removeDeny: async (cidr: string, edit) => {
-        await this.replacePool((p) => removeDeny(p, cidr), edit);
+        await this.edited(edit, { kind: 'deny remove', detail: cidr }, (p) => removeDeny(p, cidr));
         return { deny: this.pool.deny };
       },
       recentEvents: () => this.events.recent(),
@@ -426,6 +490,7 @@ export class Daemon {
 
   /** Ends what runs on its own: timers, probes, config reads, the event ring. */
   private quiet(): void {
+    void this.redis?.stop().catch((err) => this.log.warn({ err }, 'closing the Redis connections failed'));
     clearInterval(this.eventTimer);
     clearTimeout(this.hopTimer);
     clearTimeout(this.linkTimer);
@@ -495,6 +560,15 @@ export class Daemon {
     setImmediate(() => this.done(0));
     return detached;
   }
+}
+
+/** "web 198.18.1.13:8080": what an edit touched, for the change stream. */
+function backendDetail(ref: BackendRef): string {
+  return `${ref.service} ${formatEndpoint(ref.address, ref.port)}`;
+}
+
+function counts(pool: Pool): { services: number; backends: number } {
+  return { services: pool.services.length, backends: pool.services.reduce((n, s) => n + s.backends.length, 0) };
 }
 
 /** The interface's index now; undefined when there is none of that name. */

@@ -18,6 +18,8 @@ export interface StatusInput {
   interfaces: InterfaceStatus[];
   /** A config being read and checked, if any. */
   reload?: Status['reload'];
+  /** With redis: configured. */
+  redis?: Status['redis'];
   /** The health checker's view of a backend by backendId(); undefined: not a target (yet). */
   health(id: string): TargetStatus | undefined;
   /** How a backend address resolved; undefined: not asked yet. */
@@ -60,6 +62,7 @@ export function statusView(input: StatusInput): Status {
     interfaces: input.interfaces.map((i) => ({ ...i })),
     services,
     deny: input.pool.deny,
+    ...(input.redis ? { redis: input.redis } : {}),
   };
 }
 

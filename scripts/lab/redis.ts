@@ -271,8 +271,9 @@ export class RedisServer extends RedisProcess {
 
   protected config(): string[] {
     const o = this.options;
+    // Protected mode refuses every client off loopback without a password: lab servers listen on a lab address.
     const lines = [o.tls ? 'port 0' : `port ${this.port}`, 'save ""', `appendonly ${o.persist ? 'yes' : 'no'}`,
-      'appendfsync always'];
+      'appendfsync always', 'protected-mode no'];
     if (o.tls) {
       lines.push(`tls-port ${this.port}`, `tls-cert-file ${q(o.tls.cert)}`, `tls-key-file ${q(o.tls.key)}`,
         `tls-ca-cert-file ${q(o.tls.ca)}`, 'tls-auth-clients no', 'tls-replication yes');
@@ -332,18 +333,18 @@ export class SentinelServer extends RedisProcess {
   }
 }
 
-/** A CA and a server certificate for 127.0.0.1 signed by it, made with openssl in `dir`. */
-export async function makeTlsFiles(dir: string): Promise<TlsFiles> {
+/** A CA and a server certificate for `addresses` (default 127.0.0.1) signed by it, made with openssl in `dir`. */
+export async function makeTlsFiles(dir: string, addresses: readonly string[] = ['127.0.0.1']): Promise<TlsFiles> {
   const f = (name: string) => join(dir, name);
   const openssl = async (...args: string[]) => {
     const res = await run(['openssl', ...args]);
     if (res.code !== 0) throw new Error(`openssl ${args[0]} failed (${res.code}): ${res.stderr.trim()}`);
   };
-  writeFileSync(f('server.ext'), 'subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n');
+  writeFileSync(f('server.ext'), `subjectAltName = ${addresses.map((a) => `IP:${a}`).join(',')}\nbasicConstraints = CA:FALSE\n`);
   await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'),
     '-days', '2', '-subj', '/CN=xlb test CA');
   await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'),
-    '-subj', '/CN=127.0.0.1');
+    '-subj', `/CN=${addresses[0]}`);
   await openssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial',
     '-out', f('server.crt'), '-days', '2', '-extfile', f('server.ext'));
   return { ca: f('ca.crt'), cert: f('server.crt'), key: f('server.key') };
