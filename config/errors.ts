@@ -52,6 +52,11 @@ export const ERRORS = {
   XLB_HEALTH_BAD_ADDRESS: { exit: EXIT.failed, status: 500, meaning: 'a health check target is not an IP address' },
   XLB_HEALTH_BAD_CHECK: { exit: EXIT.failed, status: 500, meaning: 'a health check breaks the rules config check applies' },
   XLB_HEALTH_DUPLICATE_TARGET: { exit: EXIT.failed, status: 500, meaning: 'two health check targets share an id' },
+  XLB_NO_HA: { exit: EXIT.failed, status: 409, meaning: 'the node is not one of an HA pair: its config has no ha: section' },
+  XLB_SWITCHOVER_REFUSED: {
+    exit: EXIT.failed, status: 409,
+    meaning: 'the pair cannot hand over now (this node is not active, the peer is not heard, cannot serve, or its tables differ); the message says why',
+  },
   XLB_REDIS_UNAVAILABLE: {
     exit: EXIT.failed, status: 503,
     meaning: 'Redis cannot be reached (down, failing over, refusing the TLS or password): the edit was not made, or, if the connection broke after the write was sent, its outcome is unknown (the message says which)',

@@ -2,7 +2,7 @@
 // its own). Aligned tables and human units for people, the API objects as they are for --json. The render* functions
 // are pure (lines in, lines out) and tested as such.
 import type {
-  BackendStatus, CounterSet, Event, InterfaceStatus, RedisStatus, ServiceStatus, Stats, Status,
+  BackendStatus, CounterSet, Event, HaStatus, InterfaceStatus, RedisStatus, ServiceStatus, Stats, Status,
 } from '../control/api.js';
 import { formatEndpoint } from '../../config/values.js';
 
@@ -174,6 +174,33 @@ export function renderStatus(s: Status, now = Date.now()): string[] {
   const refused = s.redis?.refused?.problems.map((p) => `  ${s.redis!.refused!.key}: ${p.path ? `${p.path}: ` : ''}${p.message}`) ?? [];
   if (problems.length || refused.length) lines.push('', 'problems', ...refused, ...problems);
   return lines;
+}
+
+// ---- ha ----------------------------------------------------------------------------------------------------------
+
+const ms = (n: number) => `${Math.round(n)} ms`;
+
+/** This node and its peer: roles, the lease, heartbeats, digests, the last transition, why a standby is not ready. */
+export function renderHaStatus(h: HaStatus): string[] {
+  const lease = h.lease ? `${h.lease.nodeId} at epoch ${h.lease.epoch}${Number.isFinite(h.lease.ttlMs) ? `, ${ms(h.lease.ttlMs)} left` : ''}`
+    : h.redis ? 'nobody' : 'unknown: Redis unreachable';
+  const p = h.peer;
+  const peer = p ? `${p.nodeId}: ${p.role} at epoch ${p.epoch}, heartbeat ${ms(p.heartbeatAgeMs)} ago${p.up ? '' : ' (missed)'}` +
+    `${p.serveable ? '' : ', cannot serve'}${p.redis ? '' : ', no Redis'}` : 'never heard';
+  const t = h.lastTransition;
+  const rejected = Object.entries(h.heartbeatsRejected).filter(([r, n]) => r !== 'self' && n > 0).map(([r, n]) => `${r} ${n}`);
+  return keyValues([
+    ['node', `${h.nodeId} (pair ${h.pair})`],
+    ['role', `${h.role} at epoch ${h.epoch}`],
+    ['lease', lease],
+    ['redis', h.redis ? 'reachable' : 'unreachable'],
+    ['serves', h.serveable.ok ? 'yes' : `no: ${h.serveable.why}`],
+    ['peer', peer],
+    ['digests', `this ${h.digest || '-'}, peer ${p?.digest ?? '-'}${p ? (p.digest === h.digest ? ' (match)' : ' (differ)') : ''}`],
+    ['ready', h.ready.ready ? `yes (${h.ready.why})` : `no: ${h.ready.why}`],
+    ['last change', t ? `${t.from} -> ${t.to} (${t.reason}) ${formatDuration(t.ageMs / 1000)} ago` : 'none since start'],
+    ...(rejected.length ? [['refused', `heartbeats: ${rejected.join(', ')}`] as [string, string]] : []),
+  ]);
 }
 
 // ---- stats -------------------------------------------------------------------------------------------------------

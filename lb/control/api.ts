@@ -13,6 +13,8 @@
 //   DELETE /deny          { cidr }       -> DenyList           (404 not in the list)
 //   GET    /events[?follow=1]            -> newline-delimited Event JSON; with follow the stream stays open
 //   POST   /detach                       -> { detached: string[] }  (then the daemon exits)
+//   GET    /ha                           -> HaStatus           (409 XLB_NO_HA without ha:)
+//   POST   /ha/switchover                -> SwitchoverResult   (409 XLB_SWITCHOVER_REFUSED, saying why)
 //   GET    /requests/ID                  -> RequestOutcome     (404 an id the daemon does not remember)
 //   DELETE /requests/ID                  -> RequestOutcome     (cancels the edit if it has not begun)
 //
@@ -33,7 +35,19 @@ import type { Problem } from '../../config/problem.js';
 /** A problem of a config or pool: `path` (e.g. services[1].backends[0].address) and `message`. */
 export type { Problem };
 
-export type Role = 'standalone' | 'active' | 'standby';
+/** standalone: no ha:; active: holds the pair's lease and owns the VIPs; standby: does not; leaving: handed over on
+ * purpose, forwards what still reaches it for a few seconds, answers ARP for nothing. */
+export type Role = 'standalone' | 'active' | 'standby' | 'leaving';
+
+/** `lbctl ha status` (GET /ha): the pair as this node sees it. */
+export type { PairStatus as HaStatus } from '../../cluster/ha/pair.js';
+
+/** POST /ha/switchover: the peer took the lease at `epoch`, `ms` after the request. */
+export interface SwitchoverResult {
+  to: string;
+  epoch: number;
+  ms: number;
+}
 export type Health = 'up' | 'down';
 
 /**

@@ -1,7 +1,11 @@
 // `lbctl daemon`: the node's lifecycle. Loads (or re-adopts) the data plane, attaches it, keeps the maps equal to the
 // plan of pool + health + next hops, follows its interfaces, serves lbctl and Prometheus, and stops.
 // States: loading -> ready -> stopping -> stopped, changed only by setState().
-import { hostname } from 'node:os';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
+import { promisify } from 'node:util';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RingBuffer } from '../bpf/ringbuf.js';
 import { ifNameToIndex } from '../bpf/system.js';
@@ -16,6 +20,7 @@ import { Syncer } from '../dataplane/syncer.js';
 import { XlbError } from '../errors.js';
 import { HealthChecker, type Target } from '../health/checker.js';
 import type { HttpServer } from '../http.js';
+import { planDigest } from '../plan/digest.js';
 import { plan, PlanError, type Allocation, type Plan } from '../plan/planner.js';
 import { backendId, backendPort, type Pool } from '../../config/pool.js';
 import { ConfigError } from '../../config/load.js';
@@ -23,6 +28,8 @@ import type { Config } from '../../config/types.js';
 import { formatEndpoint } from '../../config/values.js';
 import type { ChangeInfo } from '../../cluster/writer.js';
 import type { PoolUpdate } from '../../cluster/follower.js';
+import { DEFAULT_TUNING, redisConnector } from '../../cluster/connection.js';
+import { HaPair } from '../../cluster/ha/pair.js';
 import { attachAll, detachAll, programIdOn, refuseForeign, type AttachedInterface } from './attach.js';
 import { checkConfig, type ConfigInput } from './config-reader.js';
 import { EventFeed, toEvent } from './events.js';
@@ -72,6 +79,10 @@ export class Daemon {
   /** The pool's version in Redis; 0: the config file's (no redis:, or not synced yet). */
   private poolVersion = 0;
   private redis?: RedisPool;
+  private ha?: HaPair;
+  private haRedis?: Redis;
+  /** planDigest() of the plan in the maps, for an HA pair. */
+  private digest = '';
   private links: AttachedInterface[] = [];
   private control?: HttpServer;
   private metrics?: HttpServer;
@@ -147,8 +158,14 @@ export class Daemon {
     // Redirect targets, and the MACs ARP replies carry, exist before the program that uses them runs.
     for (const name of node.interfaces) this.setEgress(ifNameToIndex(name));
     dp.setInterfaces(interfacesNamed(node.interfaces));
-    // Standalone: pins an HA node left may hold its deadlines.
-    dp.setHa(HA_OFF);
+    if (!this.config.ha) {
+      // Standalone: pins an HA node left may hold its deadlines.
+      dp.setHa(HA_OFF);
+    } else if (dp.ha() === HA_OFF) {
+      // A node of a pair starts as a standby: it forwards nothing until it holds the lease. Adopted deadlines stay:
+      // a restarted active node forwards on until them, and resumes its own lease.
+      dp.setHa({ forwardUntilNs: 0n, arpUntilNs: 0n });
+    }
     this.links = attachAll(dp.program, node.interfaces, node.xdpMode, this.log.child({ module: 'attach' }));
 
     this.ring = new RingBuffer(dp.map('events'), (r) => this.events.push(toEvent(layout.event.decode(r), this.current, this.monoToEpochMs)));
@@ -161,6 +178,7 @@ export class Daemon {
     if (node.metrics) {
       this.metrics = await serveMetrics(node.metrics.host, node.metrics.port, () => this.scrape(), this.log.child({ module: 'metrics' }));
     }
+    if (this.config.ha) await this.joinPair();
     this.setState('ready');
     this.log.info({ socket: node.controlSocket, services: this.pool.services.length }, 'ready');
     if (this.stopRequested) await this.stop(this.options.detachOnExit);
@@ -182,6 +200,61 @@ export class Daemon {
     const { endpoint } = this.redis.status();
     if (state === 'synced') log.info({ endpoint, version: this.poolVersion }, `the pool is Redis's (${endpoint}), version ${this.poolVersion}`);
     else log.warn({ endpoint, state }, `Redis at ${endpoint} is ${state === 'refused' ? 'refused' : 'not answering'}: serving the config file's pool meanwhile`);
+  }
+
+  /**
+   * With ha: joins the pair (cluster/ha/pair.ts) as a standby: heartbeats on the wire, the lease in Redis, the data
+   * plane's grant, floating addresses and gratuitous ARP as its role changes.
+   */
+  private async joinPair(): Promise<void> {
+    const ha = this.config.ha!;
+    const log = this.log.child({ module: 'ha' });
+    const key = readKeyFile(ha.keyFile);
+    const localAddress = ipv4Of(ha.heartbeat.interface);
+    // Its own connection, which never queues and gives up on an answer well inside the lease.
+    const tuning = { ...DEFAULT_TUNING, connectTimeoutMs: ha.leaseMs, replyTimeoutMs: Math.min(1000, Math.round(ha.leaseMs / 2)),
+      retry: { minMs: 20, maxMs: 250 } };
+    const redis = redisConnector(this.config.redis!, ha.nodeId, tuning).connect('commands');
+    this.haRedis = redis;
+    this.ha = new HaPair({
+      config: ha, keyPrefix: this.config.redis!.keyPrefix, key, redis, localAddress, logger: this.log,
+      view: {
+        digest: () => this.digest,
+        serveable: () => this.serveable(),
+        announcements: () => this.announcements(),
+        down: () => this.pool.services.flatMap((s) => s.backends.map((b) => backendId(s, b)))
+          .filter((id) => !this.health.isUp(id)),
+        healthViewChanged: () => void this.sync().catch((err) => log.error({ err }, 'planning with the new health view failed')),
+      },
+      actions: {
+        grant: (g) => this.dp!.setHa(g),
+        transmit: (ifindex, frame) => this.dp!.transmit(ifindex, frame),
+        float: (hold) => floatAddresses(ha.floating, hold),
+      },
+    });
+    await this.ha.start();
+    log.info({ node: ha.nodeId, pair: ha.pair, heartbeat: ha.heartbeat.interface }, `joined pair ${ha.pair} as ${ha.nodeId}, standing by`);
+  }
+
+  /** Whether this node could serve its VIPs now: every interface attached, and a backend to send new flows to. */
+  private serveable(): { ok: boolean; why: string } {
+    const broken = this.links.find((l) => l.state !== 'attached');
+    if (broken) return { ok: false, why: `${broken.name} is ${broken.state}${broken.problem ? `: ${broken.problem}` : ''}` };
+    if (!this.current?.services.some((s) => s.table.length > 0)) return { ok: false, why: 'no service has a usable backend' };
+    return { ok: true, why: 'interfaces attached, backends usable' };
+  }
+
+  /** The VIPs on every interface, and each floating address on its own, with the interface's MAC. */
+  private announcements(): { address: string; ifindex: number; mac: string }[] {
+    const macs = new Map(interfacesNamed(this.config.node.interfaces).map((i) => [i.ifindex, i.mac]));
+    const vips = [...new Set(this.pool.services.map((s) => s.vip))];
+    const out = [...macs].flatMap(([ifindex, mac]) => vips.map((address) => ({ address, ifindex, mac })));
+    for (const f of this.config.ha?.floating ?? []) {
+      const ifindex = ifindexOf(f.interface);
+      const mac = ifindex === undefined ? undefined : macs.get(ifindex);
+      if (ifindex !== undefined && mac) out.push({ address: f.address, ifindex, mac });
+    }
+    return out;
   }
 
   /** A pool from Redis: taken as it is before the first plan, applied like any change after. */
@@ -320,9 +393,14 @@ export class Daemon {
       pool,
       capacity: this.dp!.capacity,
       previous: this.allocation!,
-      isUp: (s, b) => this.health.isUp(backendId(s, b)),
+      // A standby plans with the active node's health view, so both build the same tables.
+      isUp: (s, b) => (this.ha?.isUpView() ?? ((id: string) => this.health.isUp(id)))(backendId(s, b)),
       nextHop: (_s, b) => this.hops.get(b.address),
       local: this.hops.local,
+      floating: (this.config.ha?.floating ?? []).flatMap((f) => {
+        const ifindex = ifindexOf(f.interface);
+        return ifindex === undefined ? [] : [{ address: f.address, ifindex }];
+      }),
     });
   }
 
@@ -332,6 +410,7 @@ export class Daemon {
     const { writes } = this.syncer!.apply(next);
     this.allocation = next.allocation;
     this.current = next;
+    if (this.config.ha) this.digest = planDigest(next);
     return writes;
   }
 
@@ -428,6 +507,8 @@ export class Daemon {
     const [reload] = this.reloads.values();
     return statusView({
       pool: this.pool,
+      role: this.ha?.role ?? 'standalone',
+      ...(this.config.ha ? { nodeId: this.config.ha.nodeId } : {}),
       pid: process.pid,
       pinPath: this.config.node.pinPath,
       started: this.started,
@@ -455,7 +536,8 @@ export class Daemon {
     const suppressed = this.dp!.map('eventBudget').lookupPerCpu(layout.u32Key(0))
       .reduce((n, b) => n + Number(layout.eventBudget.decode(b).suppressed), 0);
     return formatMetrics({
-      status: this.status(), stats: this.stats(), haActive: true,
+      status: this.status(), stats: this.stats(), haActive: !this.ha || this.ha.role === 'active',
+      ...(this.ha ? { ha: this.ha.status() } : {}),
       healthTransitions: this.health.transitions(), eventsSuppressed: suppressed,
       ...(this.redis ? { poolSync: this.redis.syncSeconds.snapshot() } : {}),
     });
@@ -485,7 +567,24 @@ export class Daemon {
       recentEvents: () => this.events.recent(),
       subscribe: (listener, stream) => this.events.subscribe(listener, stream),
       detach: async () => ({ detached: await this.stop(true) }),
+      ha: () => {
+        if (!this.ha) throw noHa();
+        return this.ha.status();
+      },
+      switchover: async () => {
+        if (!this.ha) throw noHa();
+        try {
+          return await this.ha.switchover();
+        } catch (err) {
+          throw new XlbError('XLB_SWITCHOVER_REFUSED', `no switchover: ${(err as Error).message}`);
+        }
+      },
     };
+  }
+
+  private async leavePair(resign: boolean): Promise<void> {
+    await this.ha?.stop(resign).catch((err) => this.log.warn({ err }, `leaving the pair: ${(err as Error).message}`));
+    this.haRedis?.disconnect();
   }
 
   /** Ends what runs on its own: timers, probes, config reads, the event ring. */
@@ -504,6 +603,7 @@ export class Daemon {
    */
   async abort(): Promise<void> {
     this.setState('stopping');
+    await this.leavePair(false);
     this.quiet();
     this.ring?.close();
     await Promise.all([this.control?.close(0), this.metrics?.close(0)]);
@@ -528,6 +628,8 @@ export class Daemon {
       return [];
     }
     this.setState('stopping');
+    // Detaching, an active node hands the lease to its peer at once; a plain stop lets it lapse (or be resumed).
+    await this.leavePair(detach);
     this.quiet();
     await this.queue;
     this.events.end();
@@ -559,6 +661,47 @@ export class Daemon {
     this.setState('stopped');
     setImmediate(() => this.done(0));
     return detached;
+  }
+}
+
+function noHa(): XlbError {
+  return new XlbError('XLB_NO_HA', 'this node is not one of an HA pair: its config has no ha: section');
+}
+
+/** The pair's shared secret; too short a key would make heartbeats forgeable. */
+function readKeyFile(path: string): Buffer {
+  let key: Buffer;
+  try {
+    key = readFileSync(path);
+  } catch (err) {
+    throw new XlbError('XLB_SETUP', `ha.key_file ${path} cannot be read: ${(err as Error).message}`);
+  }
+  if (key.length < 16) {
+    throw new XlbError('XLB_SETUP', `ha.key_file ${path} holds ${key.length} bytes: a shared secret needs 16 or more, ` +
+      'e.g. head -c 32 /dev/urandom > FILE on one node, copied to the other');
+  }
+  return key;
+}
+
+/** The first IPv4 address of interface `name`: where heartbeats go out and come in. */
+function ipv4Of(name: string): string {
+  const address = networkInterfaces()[name]?.find((a) => a.family === 'IPv4')?.address;
+  if (!address) throw new XlbError('XLB_SETUP', `ha.heartbeat.interface ${name} has no IPv4 address: heartbeats need one`);
+  return address;
+}
+
+const ip = promisify(execFile);
+
+/** Adds (or removes) the floating addresses on their interfaces; one already there (or already gone) is no error. */
+async function floatAddresses(floating: readonly { address: string; prefixLength: number; interface: string }[],
+  hold: boolean): Promise<void> {
+  for (const f of floating) {
+    const args = ['addr', hold ? 'replace' : 'del', `${f.address}/${f.prefixLength}`, 'dev', f.interface];
+    try {
+      await ip('ip', args);
+    } catch (err) {
+      if (hold || !/Cannot assign requested address|No such device/.test((err as { stderr?: string }).stderr ?? '')) throw err;
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 // Prometheus text exposition (format 0.0.4) of the node's counters and health, from the same snapshots lbctl shows.
-import type { Stats, Status } from '../control/api.js';
+import type { HaStatus, Stats, Status } from '../control/api.js';
 
 export interface MetricsInput {
   status: Status;
@@ -9,6 +9,8 @@ export interface MetricsInput {
   eventsSuppressed: number;
   /** With redis: configured: the change-to-maps times (xlb_pool_sync_seconds). */
   poolSync?: HistogramSnapshot;
+  /** With ha: configured. */
+  ha?: HaStatus;
 }
 
 export interface HistogramSnapshot {
@@ -83,6 +85,17 @@ export function formatMetrics(m: MetricsInput): string {
       [[{}, redis.version]]);
     family('xlb_pool_refused', 'gauge', 'Whether the pool in Redis is refused as breaking the rules (1); the node keeps its last good pool.',
       [[{}, redis.state === 'refused' ? 1 : 0]]);
+  }
+  if (m.ha) {
+    const ha = m.ha;
+    family('xlb_ha_epoch', 'gauge', 'The lease epoch this node knows (its own while active).', [[{}, ha.epoch]]);
+    family('xlb_ha_peer_up', 'gauge', 'Whether the peer\'s heartbeats arrive (1) or were missed (0).', [[{}, ha.peer?.up ? 1 : 0]]);
+    family('xlb_ha_digest_match', 'gauge', 'Whether this node\'s tables match the peer\'s (1), by digest.',
+      [[{}, ha.peer && ha.peer.digest === ha.digest ? 1 : 0]]);
+    family('xlb_ha_transitions_total', 'counter', 'Role changes since the daemon started, by reason.',
+      Object.entries(ha.transitions).map(([reason, n]) => [{ reason }, n ?? 0]));
+    family('xlb_ha_heartbeats_rejected_total', 'counter', 'Datagrams on the heartbeat port not taken as the peer\'s heartbeat, by reason.',
+      Object.entries(ha.heartbeatsRejected).filter(([reason]) => reason !== 'self').map(([reason, n]) => [{ reason }, n]));
   }
   if (m.poolSync) {
     const name = 'xlb_pool_sync_seconds';

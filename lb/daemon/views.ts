@@ -9,6 +9,9 @@ import type { Resolution } from './routes.js';
 
 export interface StatusInput {
   pool: Pool;
+  /** standalone without ha:, else the node's role in its pair, and its id. */
+  role: Status['role'];
+  nodeId?: string;
   pid: number;
   pinPath: string;
   /** Epoch ms when the daemon started, and now. */
@@ -53,7 +56,8 @@ export function statusView(input: StatusInput): Status {
     }),
   }));
   return {
-    role: 'standalone',
+    role: input.role,
+    ...(input.nodeId !== undefined ? { nodeId: input.nodeId } : {}),
     pid: input.pid,
     uptime: Math.round((input.now - input.started) / 1000),
     ...(input.reload ? { reload: input.reload } : {}),
