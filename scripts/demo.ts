@@ -4,7 +4,8 @@
 // backends, HTTP requests spread over the backends, a backend stopped and taken out by its health check, a backend
 // drained, `lbctl status`, `lbctl stats` and `lbctl ha status` along the way; then the active node is killed (kill -9,
 // its links down) and the standby takes over, with the gap the client saw measured from a ping flood. Under a minute;
-// cleans everything up on exit, also on a failure or Ctrl-C.
+// cleans everything up on exit, also on a failure or Ctrl-C. One demo at a time (/run/xlb/demo.pid): a second one
+// refuses to start rather than tear down the first one's lab.
 //
 //   node dist/scripts/demo.js           the demo
 //   node dist/scripts/demo.js --keep    the demo, then keep the lab up to explore until Ctrl-C
@@ -31,6 +32,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const LBCTL = `${ROOT}dist/lb/cli/lbctl.js`;
 /** Where the demo's redis-server keeps its files; removed at the end, and by --down. */
 const REDIS_DIR = '/tmp/xlb-demo-redis';
+/** Holds the pid of the demo that runs now: a run starts by tearing down whatever it finds under the demo's names. */
+const LOCK = '/run/xlb/demo.pid';
 const REQUESTS = 12;
 /** Slow requests in flight while a backend is drained. */
 const SLOW = 6;
@@ -99,6 +102,7 @@ const daemons = new Map<string, ChildProcess>();
 let settled = false;
 /** --keep, after the steps: Ctrl-C is the way out, not a failure. */
 let waitingForCtrlC = false;
+let locked = false;
 
 // ---- main --------------------------------------------------------------------------------------------------------
 
@@ -126,6 +130,7 @@ async function main(): Promise<number> {
   if (process.getuid?.() !== 0) throw new DemoError('the demo needs root (network namespaces, XDP, bpffs)');
   settings = loadSettings();
   installSignalHandlers();
+  lock();
 
   if (values.down) {
     settled = true;
@@ -585,6 +590,48 @@ async function waitFor<T>(ms: number, probe: () => Promise<T | undefined>, every
   }
 }
 
+// ---- one demo at a time --------------------------------------------------------------------------------------------
+
+/** Takes LOCK, or fails naming the live demo that holds it; the lock of a demo that is gone is taken over. */
+function lock(): void {
+  mkdirSync(dirname(LOCK), { recursive: true, mode: 0o755 });
+  for (;;) {
+    try {
+      writeFileSync(LOCK, `${process.pid}\n`, { flag: 'wx' });
+      locked = true;
+      process.on('exit', unlock);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let holder = 0;
+    try {
+      holder = Number(readFileSync(LOCK, 'utf8').trim());
+    } catch {
+      continue; // released meanwhile
+    }
+    if (isDemo(holder)) {
+      throw new DemoError(`another demo runs (pid ${holder}): wait for it to end, or end it (Ctrl-C there, or kill ${holder})`);
+    }
+    rmSync(LOCK, { force: true });
+  }
+}
+
+function isDemo(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((arg) => arg.endsWith('scripts/demo.js'));
+  } catch {
+    return false;
+  }
+}
+
+function unlock(): void {
+  if (!locked) return;
+  locked = false;
+  rmSync(LOCK, { force: true });
+}
+
 // ---- teardown ----------------------------------------------------------------------------------------------------
 
 /** The normal end: the surviving daemon stops (--detach-on-exit takes XDP off and unpins), then the lab and Redis go. */
@@ -641,7 +688,8 @@ async function teardown(s: Settings, verbose: boolean): Promise<string[]> {
 
 /** The way out on a signal, a failure or a crash: everything synchronously, whatever state the demo is in. */
 function cleanupSync(): void {
-  if (settled || !settings) return;
+  // Without the lock, what runs under the demo's names is another demo's.
+  if (settled || !settings || !locked) return;
   settled = true;
   const s = settings;
   // The daemons first, so they detach and unpin (takes a moment when one is alive, nothing when it is not).
@@ -674,7 +722,7 @@ function installSignalHandlers(): void {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       const code = waitingForCtrlC ? 0 : 128 + constants.signals[signal];
-      if (settled) process.exit(code);
+      if (settled || !locked) process.exit(code);
       process.stdout.write(`\n${waitingForCtrlC ? dim(`${signal}: tearing down`) : red(`${signal}: cleaning up`)}\n`);
       cleanupSync();
       process.stdout.write(`${dim(`cleaned up: namespaces ${PREFIX}-*, Redis, ${REDIS_DIR}, ${settings?.keyFile}, the sockets`)}\n`);
@@ -716,8 +764,10 @@ try {
       process.stderr.write(`${dim(`last lines of ${node.id}'s log (${node.log}):`)}\n${logTail(node.log).map((l) => `  ${l}`).join('\n')}\n`);
     }
   }
-  process.stderr.write(dim('cleaning up...\n'));
-  cleanupSync();
-  process.stderr.write(dim(`cleaned up: namespaces ${PREFIX}-*, Redis, the key, the sockets\n`));
+  if (locked && !settled) {
+    process.stderr.write(dim('cleaning up...\n'));
+    cleanupSync();
+    process.stderr.write(dim(`cleaned up: namespaces ${PREFIX}-*, Redis, the key, the sockets\n`));
+  }
   process.exitCode = 1;
 }
