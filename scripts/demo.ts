@@ -202,9 +202,10 @@ async function demo(s: Settings, keep: boolean): Promise<number> {
   note(`lab up in ${seconds(performance.now() - t0)}`);
 
   const redisUrl = new URL(s.redisUrl);
-  command(`redis-server --bind ${redisUrl.hostname} --port ${redisUrl.port} --dir ${REDIS_DIR} &`, 'switch');
+  const redisPort = Number(redisUrl.port || 6379);
+  command(`redis-server --bind ${redisUrl.hostname} --port ${redisPort} --dir ${REDIS_DIR} &`, 'switch');
   mkdirSync(REDIS_DIR, { recursive: true, mode: 0o700 });
-  redis = await RedisServer.start({ netns: lab.ns.sw, bind: redisUrl.hostname, port: Number(redisUrl.port), dir: REDIS_DIR });
+  redis = await RedisServer.start({ netns: lab.ns.sw, bind: redisUrl.hostname, port: redisPort, dir: REDIS_DIR });
   note(`Redis answers at ${redis.url} (pid ${redis.pid}): the pool and the pair's lease live there`);
   command(`openssl rand -hex 32 > ${s.keyFile}`);
   mkdirSync(dirname(s.keyFile), { recursive: true, mode: 0o755 });
@@ -217,7 +218,9 @@ async function demo(s: Settings, keep: boolean): Promise<number> {
     startDaemon(node, lb.ns);
     const ready = await waitFor(DAEMON_READY_MS, async () => {
       const d = daemons.get(node.id)!;
-      if (d.exitCode !== null) throw new DemoError(`${node.id}'s daemon exited (${d.exitCode}) before it was ready`, true);
+      if (d.exitCode !== null || d.signalCode !== null) {
+        throw new DemoError(`${node.id}'s daemon exited (${d.exitCode ?? d.signalCode}) before it was ready`, true);
+      }
       const st = await client[node.id]!.call('GET /status', undefined).catch(() => undefined);
       const ha = await client[node.id]!.call('GET /ha', undefined).catch(() => undefined);
       // Ready to serve: every backend up and its next-hop MAC known; the standby's tables the same as the active's.
@@ -324,7 +327,7 @@ async function demo(s: Settings, keep: boolean): Promise<number> {
       [`node dist/lb/cli/lbctl.js --socket ${b.socket} status`, 'services, backends, health'],
       [`node dist/lb/cli/lbctl.js --socket ${b.socket} stats --watch`, 'counters and rates'],
       [`node dist/lb/cli/lbctl.js --socket ${b.socket} events --follow`, 'flow and drop events'],
-      [`ip netns exec ${lab.ns.sw} redis-cli -h ${redisUrl.hostname} -p ${redisUrl.port} --scan`, 'the pool and the lease in Redis'],
+      [`ip netns exec ${lab.ns.sw} redis-cli -h ${redisUrl.hostname} -p ${redisPort} --scan`, 'the pool and the lease in Redis'],
       [`ip netns exec ${lab.ns.backends[1]} ip -s link`, '...or any command in a namespace'],
       [`tail -f ${b.log}`, `${b.id}'s logs`],
     ];
