@@ -1,15 +1,17 @@
-// npm run bench [-- --json] [--per-packet] [--lab]: the data plane's cost per packet (scripts/perpacket.ts), on one
-// CPU and on all, and UDP throughput through the namespace lab against nftables (scripts/throughput.ts). Without
-// --per-packet or --lab both parts run; --json prints every figure as one JSON object.
+// npm run bench [-- --json] [--per-packet] [--lab] [--cluster]: the data plane's cost per packet (scripts/perpacket.ts),
+// on one CPU and on all, UDP throughput through the namespace lab against nftables (scripts/throughput.ts), and how
+// fast two nodes on one Redis follow a change (scripts/cluster-bench.ts). Without a part flag every part runs; --json
+// prints every figure as one JSON object.
 import { formatPerPacket, perPacket, type PerPacketRun } from './perpacket.js';
+import { clusterBench, formatCluster, type ClusterResult } from './cluster-bench.js';
 import { formatThroughput, labThroughput, throughputEntries, type ThroughputResult } from './throughput.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
-const only = { perPacket: args.includes('--per-packet'), lab: args.includes('--lab') };
-const all = !only.perPacket && !only.lab;
+const only = { perPacket: args.includes('--per-packet'), lab: args.includes('--lab'), cluster: args.includes('--cluster') };
+const all = !only.perPacket && !only.lab && !only.cluster;
 
-const out: { perPacket?: PerPacketRun; lab?: object[] } = {};
+const out: { perPacket?: PerPacketRun; lab?: object[]; cluster?: ClusterResult } = {};
 let lab: ThroughputResult | undefined;
 if (all || only.perPacket) {
   out.perPacket = await perPacket();
@@ -19,5 +21,9 @@ if (all || only.lab) {
   lab = await labThroughput();
   out.lab = throughputEntries(lab);
   if (!json) process.stdout.write(`\n${formatThroughput(lab)}`);
+}
+if (all || only.cluster) {
+  out.cluster = await clusterBench();
+  if (!json) process.stdout.write(`\n${formatCluster(out.cluster)}`);
 }
 if (json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
