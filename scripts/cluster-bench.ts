@@ -2,7 +2,7 @@
 // pair lab (scripts/lab/lab.ts), both following one redis-server in the switch namespace, as two nodes of a site would;
 // every change is made on node A through its control socket (as lbctl makes it, without lbctl's start-up), and timed
 // to the moment a node's maps hold it by scripts/cluster-probe.ts, which runs inside the lab and polls the pinned maps.
-// `npm run bench -- --cluster` runs this part alone.
+// `npm run bench -- --cluster` runs this part and the HA part (scripts/ha-bench.ts).
 //
 // What is measured:
 // - floor: a Redis round trip (PING) from node A's namespace, over the same veth path the daemons use.
