@@ -131,14 +131,15 @@ export async function clusterBench(options: ClusterOptions = {}): Promise<Cluste
       backends: [{ address: gateway, port: BACKEND_PORT }] }];
     for (const [i, lb] of lab.lbs.entries()) {
       const name = i === 0 ? 'a' : 'b';
+      const socket = join(work, `${name}.sock`);
+      const pinPath = `/sys/fs/bpf/${prefix}-${name}`;
       const node: Node = {
-        name, ns: lb.ns, socket: join(work, `${name}.sock`), pinPath: `/sys/fs/bpf/${prefix}-${name}`, log: '',
-        config: {},
-      };
-      node.config = {
-        node: { interfaces: [IFACES.lbFront, IFACES.lbBack], xdp_mode: 'auto', control_socket: node.socket, pin_path: node.pinPath },
-        redis: { url: redis.url, key_prefix: KEY_PREFIX },
-        services: base,
+        name, ns: lb.ns, socket, pinPath, log: '',
+        config: {
+          node: { interfaces: [IFACES.lbFront, IFACES.lbBack], xdp_mode: 'auto', control_socket: socket, pin_path: pinPath },
+          redis: { url: redis.url, key_prefix: KEY_PREFIX },
+          services: base,
+        },
       };
       nodes.push(node);
       progress(`cluster bench: starting node ${name.toUpperCase()}`);
