@@ -27,11 +27,22 @@ redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. epoch, 'PX', ARGV[2])
 redis.call('DEL', KEYS[3])
 return {1, epoch}`;
 
-/** Extends the lease if it is still "NODE EPOCH". -> 1, or the holder now ('' when none). */
+/**
+ * Extends the lease if it is still "NODE EPOCH" -> 1. Takes it back at the same epoch if it is free and the epoch never
+ * went past this node's (a Redis restarted empty, or the key lapsed while nobody took the lease): no other node can
+ * have held it since, so nothing flaps; the epoch counter is raised to it, so a later holder's is higher. Else -> the
+ * holder now ('' when none).
+ */
 const RENEW = `
 local v = redis.call('GET', KEYS[1])
 if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-return v or ''`;
+if v then return v end
+local to = redis.call('GET', KEYS[3])
+local counted = tonumber(redis.call('GET', KEYS[2]) or '0') or math.huge
+if (to and to ~= ARGV[3]) or counted > tonumber(ARGV[4]) then return '' end
+redis.call('SET', KEYS[2], ARGV[4])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
 
 /** Drops the lease if it is still "NODE EPOCH"; with a peer named, hands it over to that peer. -> 1 or 0. */
 const RELEASE = `
@@ -75,7 +86,8 @@ export class Lease {
   }
 
   async renew(epoch: number): Promise<Renewed> {
-    const v = await this.redis.eval(RENEW, 1, this.keys.lease, `${this.nodeId} ${epoch}`, this.leaseMs) as number | string;
+    const v = await this.redis.eval(RENEW, 3, this.keys.lease, this.keys.epoch, this.keys.handover,
+      `${this.nodeId} ${epoch}`, this.leaseMs, this.nodeId, epoch) as number | string;
     if (v === 1) return { ok: true };
     const holder = parseHolder(String(v));
     return holder ? { ok: false, holder } : { ok: false };
