@@ -1,15 +1,17 @@
-// npm run bench [-- --json] [--per-packet] [--lab]: the data plane's cost per packet (scripts/perpacket.ts), on one
-// CPU and on all, and UDP throughput through the namespace lab against nftables (scripts/throughput.ts). Without
-// --per-packet or --lab both parts run; --json prints every figure as one JSON object.
+// npm run bench [-- --json] [--per-packet] [--lab] [--control]: the data plane's cost per packet
+// (scripts/perpacket.ts), on one CPU and on all, UDP throughput through the namespace lab against nftables
+// (scripts/throughput.ts), and the control plane at 4,096 health-checked backends (scripts/control-bench.ts). Without
+// a part named, every part runs; --json prints every figure as one JSON object.
+import { controlEntries, controlPlane, formatControl } from './control-bench.js';
 import { formatPerPacket, perPacket, type PerPacketRun } from './perpacket.js';
 import { formatThroughput, labThroughput, throughputEntries, type ThroughputResult } from './throughput.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
-const only = { perPacket: args.includes('--per-packet'), lab: args.includes('--lab') };
-const all = !only.perPacket && !only.lab;
+const only = { perPacket: args.includes('--per-packet'), lab: args.includes('--lab'), control: args.includes('--control') };
+const all = !only.perPacket && !only.lab && !only.control;
 
-const out: { perPacket?: PerPacketRun; lab?: object[] } = {};
+const out: { perPacket?: PerPacketRun; lab?: object[]; control?: object } = {};
 let lab: ThroughputResult | undefined;
 if (all || only.perPacket) {
   out.perPacket = await perPacket();
@@ -19,5 +21,10 @@ if (all || only.lab) {
   lab = await labThroughput();
   out.lab = throughputEntries(lab);
   if (!json) process.stdout.write(`\n${formatThroughput(lab)}`);
+}
+if (all || only.control) {
+  const control = await controlPlane();
+  out.control = controlEntries(control);
+  if (!json) process.stdout.write(`\n${formatControl(control)}`);
 }
 if (json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
