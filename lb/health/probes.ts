@@ -1,12 +1,14 @@
-// One health probe of one backend: the only I/O of health checking (ICMP via iputils ping, TCP connect, HTTP GET).
-import { spawn } from 'node:child_process';
-import http from 'node:http';
-import net from 'node:net';
+// One health probe of one backend: the entry to health checking's I/O (an ICMP echo through the one shared raw socket,
+// a TCP connect, an HTTP GET), each on a non-blocking socket read by the one SocketLoop: no process, thread or libuv
+// handle per probe.
 import type { ErrorCode } from '../../config/errors.js';
 import { probePort, probeTimeout } from '../../config/health.js';
 import type { HealthCheck } from '../../config/pool.js';
 import { parseHttpPath, parseIPv4 } from '../../config/values.js';
 import { XlbError } from '../errors.js';
+import { connectOnce } from './connect.js';
+import { EchoSocket } from './icmp.js';
+import { SocketLoop } from './loop.js';
 
 export interface ProbeResult {
   ok: boolean;
@@ -14,20 +16,11 @@ export interface ProbeResult {
   detail: string;
 }
 
-export interface ProbeOptions {
-  /**
-   * The ping binary (iputils), called as `ping -n -c 1 -W <seconds> -q <address>`.
-   * @default 'ping' (looked up in PATH)
-   */
-  ping?: string;
-}
-
 export type Probe = (
   check: HealthCheck,
   address: string,
   port: number | undefined,
   signal?: AbortSignal,
-  options?: ProbeOptions,
 ) => Promise<ProbeResult>;
 
 export type HealthCheckErrorCode = Extract<
@@ -47,6 +40,15 @@ export class HealthCheckError extends XlbError {
 
 const USER_AGENT = 'xlb-health';
 
+/** Every probe's sockets are read by this loop; every ICMP probe goes through this socket. */
+const loop = new SocketLoop();
+const echoes = new EchoSocket(loop);
+
+/** What the probes hold now, for tests and the curious: sockets watched, echo requests outstanding. */
+export function probeSockets(): { watched: number; echoes: number } {
+  return { watched: loop.watched, echoes: echoes.outstanding };
+}
+
 /** The port a tcp/http check connects to: `check.port`, else the backend's. `what` begins the message. */
 export function portOf(check: HealthCheck, backendPort: number | undefined, what: string): number {
   const port = probePort(check, backendPort);
@@ -63,10 +65,10 @@ function pathOf(check: HealthCheck): string {
 
 /**
  * Probes `address` once with `check`. Resolves `{ ok: false }` for every way the backend can fail (refused, timed out,
- * bad status, ping without reply) and when `signal` aborts; rejects only with a HealthCheckError (a check that cannot
+ * bad status, no echo reply) and when `signal` aborts; rejects only with a HealthCheckError (a check that cannot
  * run). `port` is the backend's resolved port; `check.port` wins over it. The timeout covers the whole probe.
  */
-export const probe: Probe = async (check, address, port, signal, options = {}) => {
+export const probe: Probe = async (check, address, port, signal) => {
   if (check.type === 'none') return { ok: true, detail: 'no health check' };
   const target = parseIPv4(address);
   if (!target.ok) throw new HealthCheckError('XLB_HEALTH_BAD_ADDRESS', `health check target: ${target.problem}`);
@@ -74,15 +76,15 @@ export const probe: Probe = async (check, address, port, signal, options = {}) =
   if (!timeout.ok) throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `health check timeout: ${timeout.problem}`);
   switch (check.type) {
     case 'icmp':
-      return run(check.timeoutMs, signal, (done) => pingOnce(options.ping ?? 'ping', address, check.timeoutMs, done));
+      return run(check.timeoutMs, signal, (done) => echoes.echo(address, done));
     case 'tcp': {
       const p = portOf(check, port, 'health check');
-      return run(check.timeoutMs, signal, (done) => connectOnce(address, p, done));
+      return run(check.timeoutMs, signal, (done) => connectOnce(loop, address, p, undefined, done));
     }
     case 'http': {
       const p = portOf(check, port, 'health check');
-      const path = pathOf(check);
-      return run(check.timeoutMs, signal, (done) => getOnce(address, p, path, done));
+      const request = { path: pathOf(check), userAgent: USER_AGENT };
+      return run(check.timeoutMs, signal, (done) => connectOnce(loop, address, p, request, done));
     }
     default:
       throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `unknown health check type "${(check as HealthCheck).type}"`);
@@ -120,69 +122,4 @@ function run(timeoutMs: number, signal: AbortSignal | undefined, attempt: Attemp
     }
     if (settled) cleanup(); // the attempt finished synchronously, before its cleanup existed
   });
-}
-
-/** "connect ECONNREFUSED", "read ECONNRESET", "HPE_INVALID_CONSTANT: Parse Error: ..." */
-function describe(err: NodeJS.ErrnoException): string {
-  if (err.syscall !== undefined && err.code !== undefined) return `${err.syscall} ${err.code}`;
-  if (err.code !== undefined) return `${err.code}: ${err.message}`;
-  return err.message;
-}
-
-function pingOnce(bin: string, address: string, timeoutMs: number, done: (r: ProbeResult) => void): () => void {
-  // -W takes whole seconds: round up, and let run()'s timer kill the child at timeoutMs for sub-second timeouts.
-  const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
-  const child = spawn(bin, ['-n', '-c', '1', '-W', String(seconds), '-q', address], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    if (stderr.length < 512) stderr += chunk;
-  });
-  child.on('error', (err) => done({ ok: false, detail: `spawn ${bin}: ${describe(err)}` }));
-  child.on('close', (code, signal) => {
-    if (code === 0) done({ ok: true, detail: 'echo reply' });
-    else if (code === 1) done({ ok: false, detail: 'no echo reply' });
-    else {
-      const why = stderr.trim().split('\n')[0] ?? '';
-      const status = code === null ? `killed by ${signal}` : `exit ${code}`;
-      done({ ok: false, detail: why ? `ping ${status}: ${why}` : `ping ${status}` });
-    }
-  });
-  return () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-}
-
-function connectOnce(address: string, port: number, done: (r: ProbeResult) => void): () => void {
-  const socket = net.connect({ host: address, port });
-  socket.once('connect', () => done({ ok: true, detail: 'connected' }));
-  socket.on('error', (err) => done({ ok: false, detail: describe(err) }));
-  return () => {
-    socket.destroy();
-  };
-}
-
-function getOnce(address: string, port: number, path: string, done: (r: ProbeResult) => void): () => void {
-  const req = http.request({
-    host: address,
-    port,
-    path,
-    method: 'GET',
-    agent: false,
-    headers: { 'User-Agent': USER_AGENT },
-  });
-  req.once('response', (res) => {
-    res.on('error', () => {}); // the body is not wanted: its end, cut short by the cleanup, is no error of ours
-    res.resume();
-    const status = res.statusCode ?? 0;
-    // The status line is the answer; the body is not read (the socket is destroyed by the cleanup).
-    done({ ok: status >= 200 && status <= 399, detail: `HTTP ${status}` });
-  });
-  req.on('error', (err) => done({ ok: false, detail: describe(err) }));
-  req.end();
-  return () => {
-    req.destroy();
-  };
 }
