@@ -83,6 +83,8 @@ export class Daemon {
   private readonly monoToEpochMs = Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
   /** Every change of the maps goes through here, one at a time; a failed one does not block the next. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** A sync queued and not begun yet: the changes that come meanwhile join it (see sync()). */
+  private pendingSync?: Promise<void>;
   private done!: (code: number) => void;
   readonly finished = new Promise<number>((resolve) => (this.done = resolve));
 
@@ -284,13 +286,18 @@ export class Daemon {
     return writes;
   }
 
-  /** Plans the current pool and writes the difference. */
+  /**
+   * Plans the current pool and writes the difference. A sync asked for while another waits for its turn is that one:
+   * it plans from the health and next hops of its turn, so a burst of health changes costs one plan, not one each.
+   */
   private sync(): Promise<void> {
-    return this.serially(() => {
+    this.pendingSync ??= this.serially(() => {
+      this.pendingSync = undefined;
       if (this.#state === 'stopping' || this.#state === 'stopped') return;
       const writes = this.applyPlan(this.pool);
       if (writes) this.log.debug({ writes }, 'maps updated');
     });
+    return this.pendingSync;
   }
 
   /**
