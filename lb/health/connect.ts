@@ -3,7 +3,7 @@
 // GET, decided on the status line.
 import os from 'node:os';
 import { errnoName } from '../bpf/errors.js';
-import { closeSocket, connectTo, READY, receive, sendTo, sockaddrIn, socketError, tcpSocket } from '../bpf/sockets.js';
+import { closeSocket, connectTo, READY, receive, sendTo, socketError, tcpSocket } from '../bpf/sockets.js';
 import type { SocketLoop } from './loop.js';
 import type { ProbeResult } from './probes.js';
 import { readStatusLine } from './status-line.js';
@@ -14,17 +14,26 @@ const { EAGAIN, EINPROGRESS } = os.constants.errno;
 const READ_BYTES = 1024;
 const scratch = Buffer.alloc(READ_BYTES);
 
-export interface HttpRequest {
-  path: string;
-  userAgent: string;
+const CONNECTED: ProbeResult = Object.freeze({ ok: true, detail: 'connected' });
+/** The result of each status seen so far: the same few statuses come back every second. */
+const statusResults = new Map<number, ProbeResult>();
+
+function statusResult(status: number): ProbeResult {
+  let result = statusResults.get(status);
+  if (result === undefined) {
+    result = Object.freeze({ ok: status >= 200 && status <= 399, detail: `HTTP ${status}` });
+    statusResults.set(status, result);
+  }
+  return result;
 }
 
 /**
- * Connects to address:port; with `http`, then sends a GET and reads up to the status line. Calls `done` once with the
- * result: "connected", "HTTP 200", "connect ECONNREFUSED", ... Returns the cleanup, which closes the socket.
+ * Connects to `to` (a sockaddr_in); with an http `request` (its bytes), then sends it and reads up to the status line.
+ * Calls `done` once with the result: "connected", "HTTP 200", "connect ECONNREFUSED", ... Returns the cleanup, which
+ * closes the socket.
  */
 export function connectOnce(
-  loop: SocketLoop, address: string, port: number, http: HttpRequest | undefined, done: (r: ProbeResult) => void,
+  loop: SocketLoop, to: Buffer, http: Buffer | undefined, done: (r: ProbeResult) => void,
 ): () => void {
   const fd = tcpSocket();
   if (fd < 0) {
@@ -43,11 +52,10 @@ export function connectOnce(
   let head = '';
   const connected = (): void => {
     if (!http) {
-      done({ ok: true, detail: 'connected' });
+      done(CONNECTED);
       return;
     }
-    request = Buffer.from(`GET ${http.path} HTTP/1.1\r\nHost: ${address}:${port}\r\nUser-Agent: ${http.userAgent}\r\n` +
-      'Connection: close\r\n\r\n', 'latin1');
+    request = http;
     write();
   };
   const write = (): void => {
@@ -69,7 +77,7 @@ export function connectOnce(
     const status = readStatusLine(head);
     if (status === undefined) return;
     if (typeof status === 'string') return done({ ok: false, detail: status });
-    done({ ok: status >= 200 && status <= 399, detail: `HTTP ${status}` });
+    done(statusResult(status));
   };
 
   let connecting = true;
@@ -87,7 +95,7 @@ export function connectOnce(
     }
   };
 
-  const started = connectTo(fd, sockaddrIn(address, port));
+  const started = connectTo(fd, to);
   if (started === 0) {
     connecting = false;
     if (!http) {

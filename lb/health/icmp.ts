@@ -4,7 +4,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { errnoName } from '../bpf/errors.js';
 import { closeSocket, openIcmpSocket, READY, receive, sendTo, sockaddrIn } from '../bpf/sockets.js';
-import { COOKIE_BYTES, ipv4Number, ipv4String, PROBE_TYPES, readReceived, REQUEST_BYTES, writeEchoRequest } from './echo.js';
+import { COOKIE_BYTES, ipv4String, PROBE_TYPES, readReceived, REQUEST_BYTES, writeEchoRequest } from './echo.js';
 import type { SocketLoop } from './loop.js';
 import type { ProbeResult } from './probes.js';
 
@@ -14,6 +14,8 @@ const BUFFER_BYTES = 1 << 20;
 const MAX_OUTSTANDING = 0xffff;
 /** Packets read per readiness, at most: the rest wait for the next tick. */
 const READS_PER_TICK = 4096;
+
+const ECHO_REPLY: ProbeResult = Object.freeze({ ok: true, detail: 'echo reply' });
 
 interface Outstanding {
   target: number;
@@ -39,11 +41,11 @@ export class EchoSocket {
   }
 
   /**
-   * Sends one echo request to `address` (a dotted quad). `done` gets "echo reply", an ICMP error quoting the request
-   * ("no echo reply: host unreachable from 198.18.1.1"), or why none could be sent; the returned cleanup forgets the
-   * request (a later answer is ignored), and closes the socket when it was the last.
+   * Sends one echo request to `target` (an IPv4 address as a number, see echo.ts). `done` gets "echo reply", an ICMP
+   * error quoting the request ("no echo reply: host unreachable from 198.18.1.1"), or why none could be sent; the
+   * returned cleanup forgets the request (a later answer is ignored), and closes the socket when it was the last.
    */
-  echo(address: string, done: (result: ProbeResult) => void): () => void {
+  echo(target: number, done: (result: ProbeResult) => void): () => void {
     const problem = this.#fd < 0 ? this.#open() : this.#outstanding.size >= MAX_OUTSTANDING ? 'too many echo requests outstanding' : undefined;
     if (problem !== undefined) {
       done({ ok: false, detail: problem });
@@ -52,7 +54,7 @@ export class EchoSocket {
     do this.#seq = (this.#seq + 1) & 0xffff;
     while (this.#outstanding.has(this.#seq));
     const seq = this.#seq;
-    const entry: Outstanding = { target: ipv4Number(address), done };
+    const entry: Outstanding = { target, done };
     this.#outstanding.set(seq, entry);
     writeEchoRequest(this.#request, this.#id, seq, this.#cookie);
     this.#to.writeUInt32BE(entry.target, 4);
@@ -99,7 +101,7 @@ export class EchoSocket {
       const entry = this.#outstanding.get(got.seq);
       if (entry === undefined) continue;
       if (got.kind === 'reply') {
-        if (got.from === entry.target) entry.done({ ok: true, detail: 'echo reply' });
+        if (got.from === entry.target) entry.done(ECHO_REPLY);
       } else if (got.to === entry.target) {
         entry.done({ ok: false, detail: `no echo reply: ${got.what} from ${ipv4String(got.from)}` });
       }

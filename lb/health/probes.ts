@@ -6,9 +6,11 @@ import { probePort, probeTimeout } from '../../config/health.js';
 import type { HealthCheck } from '../../config/pool.js';
 import { parseHttpPath, parseIPv4 } from '../../config/values.js';
 import { XlbError } from '../errors.js';
+import { sockaddrIn } from '../bpf/sockets.js';
 import { connectOnce } from './connect.js';
+import { ipv4Number } from './echo.js';
 import { EchoSocket } from './icmp.js';
-import { SocketLoop } from './loop.js';
+import { SocketLoop, type Attempt } from './loop.js';
 
 export interface ProbeResult {
   ok: boolean;
@@ -63,63 +65,77 @@ function pathOf(check: HealthCheck): string {
   return path.value;
 }
 
+/** What a probe of one check and one backend runs with, judged once (see judgedFor). */
+interface Judged {
+  type: HealthCheck['type'];
+  timeoutMs: number;
+  checkPort: number | undefined;
+  path: string | undefined;
+  address: string;
+  port: number | undefined;
+  attempt: Attempt;
+}
+
+/**
+ * Judgements by check object: the checker hands each target's own check to every probe of it, so a check is judged
+ * (and its packets' addresses and request encoded) once, not every second. A check whose fields, address or port
+ * differ from what was judged is judged again.
+ */
+const judged = new WeakMap<HealthCheck, Judged>();
+
+function judgedFor(check: HealthCheck, address: string, port: number | undefined): Judged {
+  const j = judged.get(check);
+  if (j !== undefined && j.type === check.type && j.timeoutMs === check.timeoutMs && j.checkPort === check.port &&
+    j.path === check.path && j.address === address && j.port === port) {
+    return j;
+  }
+  const fresh = judge(check, address, port);
+  judged.set(check, fresh);
+  return fresh;
+}
+
+/** @throws HealthCheckError */
+function judge(check: HealthCheck, address: string, port: number | undefined): Judged {
+  const target = parseIPv4(address);
+  if (!target.ok) throw new HealthCheckError('XLB_HEALTH_BAD_ADDRESS', `health check target: ${target.problem}`);
+  const timeout = probeTimeout(check);
+  if (!timeout.ok) throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `health check timeout: ${timeout.problem}`);
+  const base = { type: check.type, timeoutMs: check.timeoutMs, checkPort: check.port, path: check.path, address, port };
+  switch (check.type) {
+    case 'icmp': {
+      const to = ipv4Number(address);
+      return { ...base, attempt: (done) => echoes.echo(to, done) };
+    }
+    case 'tcp': {
+      const to = sockaddrIn(address, portOf(check, port, 'health check'));
+      return { ...base, attempt: (done) => connectOnce(loop, to, undefined, done) };
+    }
+    case 'http': {
+      const p = portOf(check, port, 'health check');
+      const to = sockaddrIn(address, p);
+      const request = Buffer.from(`GET ${pathOf(check)} HTTP/1.1\r\nHost: ${address}:${p}\r\nUser-Agent: ${USER_AGENT}\r\n` +
+        'Connection: close\r\n\r\n', 'latin1');
+      return { ...base, attempt: (done) => connectOnce(loop, to, request, done) };
+    }
+    default:
+      throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `unknown health check type "${(check as HealthCheck).type}"`);
+  }
+}
+
+const NO_CHECK: ProbeResult = Object.freeze({ ok: true, detail: 'no health check' });
+
 /**
  * Probes `address` once with `check`. Resolves `{ ok: false }` for every way the backend can fail (refused, timed out,
  * bad status, no echo reply) and when `signal` aborts; rejects only with a HealthCheckError (a check that cannot
  * run). `port` is the backend's resolved port; `check.port` wins over it. The timeout covers the whole probe.
  */
-export const probe: Probe = async (check, address, port, signal) => {
-  if (check.type === 'none') return { ok: true, detail: 'no health check' };
-  const target = parseIPv4(address);
-  if (!target.ok) throw new HealthCheckError('XLB_HEALTH_BAD_ADDRESS', `health check target: ${target.problem}`);
-  const timeout = probeTimeout(check);
-  if (!timeout.ok) throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `health check timeout: ${timeout.problem}`);
-  switch (check.type) {
-    case 'icmp':
-      return run(check.timeoutMs, signal, (done) => echoes.echo(address, done));
-    case 'tcp': {
-      const p = portOf(check, port, 'health check');
-      return run(check.timeoutMs, signal, (done) => connectOnce(loop, address, p, undefined, done));
-    }
-    case 'http': {
-      const p = portOf(check, port, 'health check');
-      const request = { path: pathOf(check), userAgent: USER_AGENT };
-      return run(check.timeoutMs, signal, (done) => connectOnce(loop, address, p, request, done));
-    }
-    default:
-      throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `unknown health check type "${(check as HealthCheck).type}"`);
+export const probe: Probe = (check, address, port, signal) => {
+  if (check.type === 'none') return Promise.resolve(NO_CHECK);
+  let j: Judged;
+  try {
+    j = judgedFor(check, address, port);
+  } catch (err) {
+    return Promise.reject(err);
   }
+  return loop.run(j.timeoutMs, signal, j.attempt);
 };
-
-/** Starts an attempt and returns its cleanup; the attempt calls `done` once with its result. */
-type Attempt = (done: (result: ProbeResult) => void) => () => void;
-
-/** Runs `attempt` under a timeout and an abort signal; the first of result, timeout or abort wins, then cleans up. */
-function run(timeoutMs: number, signal: AbortSignal | undefined, attempt: Attempt): Promise<ProbeResult> {
-  if (signal?.aborted) return Promise.resolve({ ok: false, detail: 'aborted' });
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    let cleanup: (() => void) | undefined;
-    const finish = (result: ProbeResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      cleanup?.();
-      resolve(result);
-    };
-    const onAbort = (): void => finish({ ok: false, detail: 'aborted' });
-    const timer = setTimeout(() => finish({ ok: false, detail: `timeout after ${timeoutMs}ms` }), timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      cleanup = attempt(finish);
-    } catch (err) {
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      reject(err);
-      return;
-    }
-    if (settled) cleanup(); // the attempt finished synchronously, before its cleanup existed
-  });
-}
