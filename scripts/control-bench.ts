@@ -10,6 +10,14 @@
 // hop, one per backend. Services: 128 VIPs, each with an icmp service (icmp checks) and a tcp service on port 80 (half of them with tcp
 // checks, half with http checks of /healthz), 16 backends each, every check every second with a 500 ms timeout.
 // The bench process stays idle during the window: it only reads /proc.
+//
+// The daemon's CPU is its own: the lab's switch port facing the LB (plb) gets threaded NAPI, so what the switch and b1
+// do with the probes' packets (bridging, b1's whole network stack, its echo replies) runs in a kernel thread of its
+// own, as on other machines, instead of inside the daemon's sendto() (veth hands a frame to its peer on the sending
+// CPU, in the sender's context). The LB's back gets a queue (pfifo), as a real NIC has one: a veth without a qdisc
+// drops what its peer's ring (256 frames) cannot take, so a burst of probes (after the event loop was busy for a
+// moment) would lose packets only this lab loses. The gateway's neighbour entry is made before the apply (one ping),
+// so the apply resolves every backend and writes every table at once.
 import { type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,7 +77,7 @@ export interface ControlResult {
     /** Backends down at the window's end; undefined if status did not answer. */
     down: number | undefined;
   };
-  /** The probe details of the backends down at the window's end, by count, the commonest first (at most 5). */
+  /** The check types and probe details of the backends down at the window's end, by count, the commonest first (5). */
   downReasons: [string, number][];
   /** GET /status over the control socket, and GET /metrics (curl in the LB namespace), each once after the window. */
   status: Timing;
@@ -109,6 +117,9 @@ export async function controlPlane(options: ControlOptions = {}): Promise<Contro
     progress(`control bench: building the lab (namespaces ${PREFIX}-*, ${BACKEND_NET} in one backend namespace)`);
     lab = await Lab.create({ prefix: PREFIX, backends: 1, backendNet: BACKEND_NET });
     labCleanupOnExit(lab);
+    await must(lab, lab.ns.sw, ['sh', '-c', `echo 1 > /sys/class/net/${IFACES.swLb}/threaded`]);
+    await must(lab, lab.ns.lb, ['tc', 'qdisc', 'replace', 'dev', IFACES.lbBack, 'root', 'pfifo', 'limit', '4096']);
+    await must(lab, lab.ns.lb, ['ping', '-n', '-c', '1', '-W', '5', lab.addresses.backends[0]!]);
     const socket = join(work, 'xlb.sock');
     const node = nodeSection(socket, `/sys/fs/bpf/${PREFIX}`);
     const configPath = join(work, 'xlb.yaml');
@@ -225,7 +236,12 @@ function poolYaml(addresses: string[]): { yaml: string; services: number; backen
 function tally(s: Status): { total: number; up: number; unprobed: number; unresolved: number; reasons: [string, number][] } {
   const all = s.services.flatMap((v) => v.backends);
   const reasons = new Map<string, number>();
-  for (const b of all) if (b.health === 'down') reasons.set(b.probe, (reasons.get(b.probe) ?? 0) + 1);
+  for (const v of s.services) {
+    for (const b of v.backends) {
+      const why = `${v.health} check, ${b.probe}`;
+      if (b.health === 'down') reasons.set(why, (reasons.get(why) ?? 0) + 1);
+    }
+  }
   return {
     reasons: [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 5),
     total: all.length,
@@ -319,6 +335,11 @@ export function formatControl(r: ControlResult): string {
       'See scripts/control-bench.ts.',
   ];
   return `${lines.join('\n')}\n\n${notes.join('\n')}\n`;
+}
+
+async function must(lab: Lab, ns: string, cmd: string[]): Promise<void> {
+  const res = await lab.exec(ns, cmd);
+  if (res.code !== 0) throw new Error(`${ns}: ${cmd.join(' ')} failed (${res.code}): ${res.stderr.trim()}`);
 }
 
 /** Until `done`; after `ms`, throws, or with `soft` returns false. */
