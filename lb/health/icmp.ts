@@ -8,8 +8,9 @@ import { COOKIE_BYTES, ipv4String, PROBE_TYPES, readReceived, REQUEST_BYTES, wri
 import type { SocketLoop } from './loop.js';
 import type { ProbeResult } from './probes.js';
 
-/** Receive and send buffers: a second's replies of thousands of backends, and requests waiting on ARP. */
-const BUFFER_BYTES = 1 << 20;
+/** Receive and send buffers (the kernel doubles them): the replies of a busy moment of the event loop, at thousands of
+ * backends, and the requests waiting for a neighbour to be resolved. */
+const BUFFER_BYTES = 4 << 20;
 /** Sequence numbers are 16 bits: at most this many echoes are outstanding at once. */
 const MAX_OUTSTANDING = 0xffff;
 /** Packets read per readiness, at most: the rest wait for the next tick. */
