@@ -117,6 +117,30 @@ struct {
 	__type(value, __u32);
 } xlb_allow SEC(".maps");
 
+/* Owned address -> the interface ARP for it is answered on (see struct xlb_owned). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_MAX_OWNED);
+	__type(key, union xlb_addr);
+	__type(value, struct xlb_owned);
+} xlb_owned SEC(".maps");
+
+/* ifindex -> the interface's MAC, for ARP replies. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_MAX_EGRESS);
+	__type(key, __u32);
+	__type(value, struct xlb_iface);
+} xlb_ifaces SEC(".maps");
+
+/* The HA deadlines: see struct xlb_ha. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_ha);
+} xlb_ha SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, XLB_EVENTS_BYTES);

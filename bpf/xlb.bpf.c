@@ -1,5 +1,6 @@
 /* xlb: the XDP load balancer. Parse; a packet of an established flow goes to its flow's backend, any other finds its
- * service and gets a backend picked; rewrite, forward; count every outcome.
+ * service and gets a backend picked; rewrite, forward; count every outcome. ARP requests for the node's VIPs and
+ * floating addresses are answered here too, and an HA node does both only until its deadlines (struct xlb_ha).
  *
  * Outcomes (enum xlb_outcome) are the contract with operators; README.md "Data plane outcomes" documents them.
  * The one rule that never bends: a frame is forwarded (XDP_TX / redirect) only after its headers were checked.
@@ -22,6 +23,9 @@
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 #define ICMP_ECHO 8
+#define ARPHRD_ETHER 1
+#define ARPOP_REQUEST 1
+#define ARPOP_REPLY 2
 #define XLB_NS_PER_EVENT (1000000000ull / XLB_EVENTS_PER_SEC)
 
 /* <linux/icmp.h> drags in libc headers that do not build for the BPF target. */
@@ -31,6 +35,19 @@ struct icmphdr {
 	__sum16 checksum;
 	__be16 id;
 	__be16 sequence;
+};
+
+/* An ARP packet for IPv4 over Ethernet (RFC 826); the addresses are byte arrays, as they sit unaligned. */
+struct arp_ipv4 {
+	__be16 htype;
+	__be16 ptype;
+	__u8 hlen;
+	__u8 plen;
+	__be16 op;
+	__u8 sha[ETH_ALEN];
+	__u8 spa[4];
+	__u8 tha[ETH_ALEN];
+	__u8 tpa[4];
 };
 
 struct packet {
@@ -88,6 +105,22 @@ static __always_inline int is_local(__be32 addr)
 
 	key.v4 = addr;
 	return bpf_map_lookup_elem(&xlb_local, &key) != NULL;
+}
+
+/* Whether HA lets this node forward VIP traffic (`arp` 0) or answer ARP for owned addresses (`arp` 1) now: always on a
+ * standalone node; on an HA node only until the deadline its control plane last wrote (struct xlb_ha). The clock is
+ * read only on an HA node, once per packet (each packet asks at most once), and it is the coarse one: CLOCK_MONOTONIC
+ * as of the last tick, a few loads where the precise clock reads the hardware's (measured: about a third of the
+ * cost, README "Performance"). So a node stops up to a tick (1-4 ms) after its deadline, well within the margin the
+ * control plane keeps between the deadline and the lease's end. */
+static __always_inline int granted(int arp)
+{
+	__u32 zero = 0;
+	struct xlb_ha *ha = bpf_map_lookup_elem(&xlb_ha, &zero);
+
+	if (!ha || !(ha->flags & XLB_HA_ON))
+		return 1;
+	return bpf_ktime_get_coarse_ns() < (arp ? ha->arp_until_ns : ha->forward_until_ns);
 }
 
 static __always_inline void count(void *map, __u32 index, __u32 len, __u32 flows_new)
@@ -521,6 +554,53 @@ static __always_inline int to_client(struct xdp_md *ctx, struct packet *p, const
 	return *outcome == XLB_TX ? XDP_TX : XDP_REDIRECT;
 }
 
+/*
+ * An ARP request for an address this node owns (xlb_owned: a VIP, or a floating address arriving on its interface) is
+ * made its reply in place and sent back: sender our MAC and the address asked for, target the asker, addressed to the
+ * asker's hardware address as the request gives it (as Linux answers). Gratuitous ARP (sender address = target
+ * address: someone announcing the address), replies, anything not IPv4 over Ethernet and requests for other addresses
+ * pass to the kernel untouched. Past an HA node's ARP deadline a request for an owned address is dropped, so the
+ * kernel does not answer for a floating address it still holds either.
+ */
+static __always_inline int arp(struct xdp_md *ctx, struct ethhdr *eth, void *data_end, __u32 *outcome)
+{
+	struct arp_ipv4 *a = (void *)(eth + 1);
+	__u32 ifindex = ctx->ingress_ifindex;
+	union xlb_addr key = {};
+	struct xlb_owned *owned;
+	struct xlb_iface *iface;
+	__be32 spa, tpa;
+
+	if ((void *)(a + 1) > data_end || a->htype != bpf_htons(ARPHRD_ETHER) || a->ptype != bpf_htons(ETH_P_IP) ||
+	    a->hlen != ETH_ALEN || a->plen != 4 || a->op != bpf_htons(ARPOP_REQUEST))
+		return XDP_PASS;
+	__builtin_memcpy(&spa, a->spa, 4);
+	__builtin_memcpy(&tpa, a->tpa, 4);
+	if (spa == tpa)
+		return XDP_PASS;
+	key.v4 = tpa;
+	owned = bpf_map_lookup_elem(&xlb_owned, &key);
+	if (!owned || (owned->ifindex && owned->ifindex != ifindex))
+		return XDP_PASS;
+	if (!granted(1)) {
+		*outcome = XLB_DROP_STANDBY;
+		return XDP_DROP;
+	}
+	iface = bpf_map_lookup_elem(&xlb_ifaces, &ifindex);
+	if (!iface)
+		return XDP_PASS; /* no MAC to answer with: the interface was never written, or came back anew */
+
+	__builtin_memcpy(eth->h_dest, a->sha, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, iface->mac, ETH_ALEN);
+	a->op = bpf_htons(ARPOP_REPLY);
+	__builtin_memcpy(a->tha, a->sha, ETH_ALEN);
+	__builtin_memcpy(a->tpa, &spa, 4);
+	__builtin_memcpy(a->sha, iface->mac, ETH_ALEN);
+	__builtin_memcpy(a->spa, &tpa, 4);
+	*outcome = XLB_ARP_REPLY;
+	return XDP_TX;
+}
+
 SEC("xdp")
 int xlb(struct xdp_md *ctx)
 {
@@ -539,8 +619,16 @@ int xlb(struct xdp_md *ctx)
 	int vip;
 	void *l4;
 
-	if ((void *)(p.eth + 1) > data_end || p.eth->h_proto != bpf_htons(ETH_P_IP))
+	if ((void *)(p.eth + 1) > data_end)
 		goto out;
+	if (p.eth->h_proto != bpf_htons(ETH_P_IP)) {
+		if (p.eth->h_proto != bpf_htons(ETH_P_ARP))
+			goto out;
+		/* Counted, never reported: a standby's drops of broadcast ARP would only crowd out the events of IP. */
+		action = arp(ctx, p.eth, data_end, &outcome);
+		count(&xlb_outcomes, outcome, p.len, 0);
+		return action;
+	}
 
 	/* The kernel's ip_rcv drops what fails these checks, so dropping here loses nothing it would have kept. */
 	iph = (void *)(p.eth + 1);
@@ -624,6 +712,8 @@ int xlb(struct xdp_md *ctx)
 			struct xlb_backend *be = live_backend(pinned.flow.backend, pinned.flow.gen);
 
 			if (be) {
+				if (!granted(0))
+					goto standby;
 				action = to_pinned(ctx, &p, be, pinned.flow.backend, &outcome);
 				goto out;
 			}
@@ -633,6 +723,9 @@ int xlb(struct xdp_md *ctx)
 	if (value) {
 		union word64 svc = load64(value);
 
+		/* Before the pick: a standby's drops leave rr cursors and new flows as they were. */
+		if (!granted(0))
+			goto standby;
 		action = to_backend(ctx, &p, &svc.service, p.ports ? &fs : NULL, &outcome);
 		goto out;
 	}
@@ -642,8 +735,16 @@ int xlb(struct xdp_md *ctx)
 	rkey.port = p.ports[0];
 	rkey.proto = iph->protocol;
 	rev = bpf_map_lookup_elem(&xlb_reverse, &rkey);
-	if (rev && !is_local(iph->daddr))
+	if (rev && !is_local(iph->daddr)) {
+		if (!granted(0))
+			goto standby;
 		action = to_client(ctx, &p, rev, &outcome);
+	}
+	goto out;
+
+standby:
+	action = XDP_DROP;
+	outcome = XLB_DROP_STANDBY;
 	goto out;
 
 l4_malformed:
@@ -657,6 +758,18 @@ out:
 	if (action == XDP_DROP || p.new_flow)
 		report(&p, &key, outcome);
 	return action;
+}
+
+/*
+ * The control plane's way to send a frame out of one of the node's interfaces without a packet socket
+ * (DataPlane.transmit, e.g. gratuitous ARP on an HA takeover): run with BPF_PROG_TEST_RUN and
+ * BPF_F_TEST_XDP_LIVE_FRAMES, the context's ingress_ifindex naming the interface, it sends the frame it is given out of
+ * that interface as it is. Never attached.
+ */
+SEC("xdp")
+int xlb_send(struct xdp_md *ctx)
+{
+	return XDP_TX;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -39,6 +39,11 @@
 #ifndef XLB_MAX_EGRESS
 #define XLB_MAX_EGRESS 64
 #endif
+/* Floating addresses (ha.floating) the node may hold besides its VIPs; xlb_owned holds both. */
+#ifndef XLB_MAX_FLOATING
+#define XLB_MAX_FLOATING 64
+#endif
+#define XLB_MAX_OWNED (XLB_MAX_SERVICES + XLB_MAX_FLOATING)
 #ifndef XLB_MAX_PREFIXES
 #define XLB_MAX_PREFIXES 16384 /* deny and allow entries, each */
 #endif
@@ -213,6 +218,36 @@ struct xlb_settings {
 	__u32 pad;
 };
 
+/* xlb_owned: the addresses this node answers ARP for, keyed by union xlb_addr: every VIP, on any interface, and every
+ * floating address (an address only the active node of an HA pair holds, e.g. the backends' gateway), on its own. */
+struct xlb_owned {
+	__u32 ifindex; /* the interface ARP for it is answered on; 0: any */
+};
+
+/* xlb_ifaces[ifindex]: the node's interfaces as the data plane needs them, written by the control plane at attach. */
+struct xlb_iface {
+	__u8 mac[6]; /* the interface's own MAC: the sender of its ARP replies */
+	__u16 pad;
+};
+
+/* struct xlb_ha.flags */
+#define XLB_HA_ON (1u << 0) /* one node of an HA pair: forward and answer ARP only until the deadlines below */
+
+/* xlb_ha[0]: what an HA node may do on the wire, and until when, in CLOCK_MONOTONIC ns (as bpf_ktime_get_ns() reads
+ * it). Without XLB_HA_ON (a standalone node) VIP traffic is forwarded and ARP for owned addresses answered, always.
+ * With it, VIP traffic, NAT replies included, is forwarded only while now < forward_until_ns, and ARP for owned
+ * addresses answered only while now < arp_until_ns; past a deadline they are dropped (XLB_DROP_STANDBY). "Now" is the
+ * coarse clock, up to a tick behind: a node stops up to a tick late. The control plane moves the deadlines on with each
+ * renewal of its lease, each short of the lease's end, so a control plane that stalls (a stopped process, a long pause)
+ * takes its node off the wire by itself: nothing has to be written for the node to stop. Written whole, in one map
+ * update. */
+struct xlb_ha {
+	__u64 forward_until_ns;
+	__u64 arp_until_ns;
+	__u32 flags; /* XLB_HA_* */
+	__u32 pad;
+};
+
 /* Per-CPU counters. Each CPU owns its copy, so plain increments are safe; readers sum over CPUs. */
 struct xlb_counters {
 	__u64 packets;
@@ -235,6 +270,8 @@ enum xlb_outcome {
 	XLB_DROP_DENIED,        /* source in the deny list */
 	XLB_DROP_NOT_ALLOWED,   /* source outside the service's allow-list */
 	XLB_DROP_STRAY_REPLY,   /* from a nat backend's address:port, but no reply to a flow sent to it through here */
+	XLB_ARP_REPLY,          /* an ARP request for an owned address, answered from XDP */
+	XLB_DROP_STANDBY,       /* VIP traffic, a NAT reply or ARP for an owned address past its HA deadline (struct xlb_ha) */
 	XLB_OUTCOME_MAX,
 };
 

@@ -52,6 +52,22 @@ export const ERRORS = {
   XLB_HEALTH_BAD_ADDRESS: { exit: EXIT.failed, status: 500, meaning: 'a health check target is not an IP address' },
   XLB_HEALTH_BAD_CHECK: { exit: EXIT.failed, status: 500, meaning: 'a health check breaks the rules config check applies' },
   XLB_HEALTH_DUPLICATE_TARGET: { exit: EXIT.failed, status: 500, meaning: 'two health check targets share an id' },
+  XLB_NO_HA: { exit: EXIT.failed, status: 409, meaning: 'the node is not one of an HA pair: its config has no ha: section' },
+  XLB_SWITCHOVER_REFUSED: {
+    exit: EXIT.failed, status: 409,
+    meaning: 'the pair cannot hand over now (this node is not active, the peer is not heard, cannot serve, or its tables differ); the message says why',
+  },
+  XLB_REDIS_UNAVAILABLE: {
+    exit: EXIT.failed, status: 503,
+    meaning: 'Redis cannot be reached (down, failing over, refusing the TLS or password): the edit was not made, or, if the connection broke after the write was sent, its outcome is unknown (the message says which)',
+  },
+  XLB_REDIS_CONFLICT: { exit: EXIT.failed, status: 409, meaning: 'other nodes changed the pool in Redis first at every attempt: nothing was changed; try again' },
+  XLB_REDIS_DATA_INVALID: {
+    exit: EXIT.failed, status: 502,
+    meaning: 'the pool in Redis breaks the rules (a hand edit, another version\'s layout); the key and each problem\'s path are named; edits are refused until a whole pool replaces it (lbctl config apply)',
+  },
+  XLB_REDIS_NO_POOL: { exit: EXIT.failed, status: 409, meaning: 'Redis holds no pool yet: a daemon seeds it when it starts, or lbctl config apply writes one' },
+  XLB_REDIS_SETUP: { exit: EXIT.failed, status: 500, meaning: 'a file named under redis: (password_file, ca_file, sentinel_password_file) cannot be read or is empty' },
   XLB_NO_DAEMON: { exit: EXIT.failed, meaning: 'nothing listens on the control socket: the file is missing or stale' },
   XLB_SOCKET_PERMISSION: { exit: EXIT.failed, meaning: 'the control socket is mode 0600: run lbctl as the daemon\'s user' },
   XLB_DAEMON_TIMEOUT: { exit: EXIT.failed, meaning: 'the daemon accepted the connection but did not answer in time' },

@@ -1,20 +1,26 @@
 // The per-packet bench's cases: which program, which frame for sample i on worker w, and what goes before it. Shared
 // by the bench's coordinator (names, descriptions) and its per-CPU workers (frames), so every worker times the same
 // thing with flows of its own.
-import { BACKENDS, caseNamed, CLIENT, clientFrame } from './lab/cases.js';
-import { buildFrame, TCP_FLAGS } from './lab/frames.js';
-import { backendMac, LB_MAC } from './lab/harness.js';
+import { BACKENDS, caseNamed, CLIENT, clientFrame, VIP } from './lab/cases.js';
+import { ARP_OP, buildArp, buildFrame, TCP_FLAGS } from './lab/frames.js';
+import { backendMac, CLIENT_MAC, LB_MAC } from './lab/harness.js';
 
-/** What a worker can run: the program by role, and how its last output frame looked. */
+/** What a worker can run in a case's setup. */
 export interface Runner {
-  /** Runs a frame on the xlb program (untimed) and returns the output frame. */
+  /** Runs a frame (untimed) on the case's xlb program, standalone or HA, and returns the output frame. */
   xlb(frame: Buffer, ingress?: 'front' | 'back'): Buffer;
 }
+
+/**
+ * The programs a case can time: xlb on a standalone node, xlb on an HA node (its own maps, the same pool, deadlines
+ * far ahead: every packet of its reads the clock), and the floor.
+ */
+export type Program = 'xlb' | 'xlb-ha' | 'floor';
 
 export interface PerPacketCase {
   name: string;
   description: string;
-  program: 'xlb' | 'floor';
+  program: Program;
   /** The interface the frame arrives on, when it matters. */
   ingress?: 'front' | 'back';
   /** Once per worker, before any sample: returns the worker's state for frame(). */
@@ -36,6 +42,17 @@ const ack = (worker: number, i: number, base: number, dport: number) =>
   clientFrame({ proto: 'tcp', ...source(base, worker, i), dport, tcpFlags: TCP_FLAGS.ACK });
 
 const fixed = (name: string) => ({ frame: () => caseNamed(name).input });
+
+/** A packet of an established flow of worker `w`, from its own port range `base`; the setup opens the flow. */
+const established = (base: number) => ({
+  setup: (w: number, run: Runner) => {
+    const f = { proto: 'tcp' as const, sport: base + w, dport: 80 };
+    run.xlb(clientFrame({ ...f, tcpFlags: TCP_FLAGS.SYN }));
+    run.xlb(clientFrame({ ...f, tcpFlags: TCP_FLAGS.ACK }));
+    return clientFrame({ ...f, tcpFlags: TCP_FLAGS.ACK, seq: 2000, ack: 3000 });
+  },
+  frame: (_w: number, _i: number, state: unknown) => state as Buffer,
+});
 
 export const PER_PACKET_CASES: PerPacketCase[] = [
   { name: 'floor', description: 'a program that only returns XDP_TX', program: 'floor', ...fixed('pass') },
@@ -64,13 +81,13 @@ export const PER_PACKET_CASES: PerPacketCase[] = [
     name: 'tcp-established',
     description: 'a packet of an established flow: flow-table hit, NAT',
     program: 'xlb',
-    setup: (w, run) => {
-      const f = { proto: 'tcp' as const, sport: 40100 + w, dport: 80 };
-      run.xlb(clientFrame({ ...f, tcpFlags: TCP_FLAGS.SYN }));
-      run.xlb(clientFrame({ ...f, tcpFlags: TCP_FLAGS.ACK }));
-      return clientFrame({ ...f, tcpFlags: TCP_FLAGS.ACK, seq: 2000, ack: 3000 });
-    },
-    frame: (_w, _i, state) => state as Buffer,
+    ...established(40100),
+  },
+  {
+    name: 'tcp-established-ha',
+    description: 'the same on an HA node before its deadline: the deadline checked, one clock read',
+    program: 'xlb-ha',
+    ...established(40100),
   },
   {
     name: 'reverse',
@@ -97,5 +114,12 @@ export const PER_PACKET_CASES: PerPacketCase[] = [
       srcMac: backendMac(BACKENDS[0]), dstMac: LB_MAC, src: BACKENDS[0], dst: '198.18.0.77', proto: 'tcp', sport: 8080,
       dport: 40000, tcpFlags: TCP_FLAGS.ACK,
     }),
+  },
+  {
+    name: 'arp-reply',
+    description: 'an ARP request for a VIP: answered in place, XDP_TX',
+    program: 'xlb',
+    ingress: 'front',
+    frame: () => buildArp({ op: ARP_OP.request, senderMac: CLIENT_MAC, senderIp: CLIENT, targetIp: VIP }),
   },
 ];

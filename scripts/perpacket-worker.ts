@@ -4,12 +4,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { testRunFd } from '../lb/bpf/object.js';
 import { pinThread } from '../lb/bpf/system.js';
 import { xdpContext } from './lab/harness.js';
-import { PER_PACKET_CASES, type Runner } from './perpacket-cases.js';
+import { PER_PACKET_CASES, type Program } from './perpacket-cases.js';
 
 export interface WorkerData {
   worker: number;
   cpu: number;
-  fds: { xlb: number; floor: number };
+  fds: Record<Program, number>;
   ifindex: { front: number; back: number };
 }
 
@@ -23,17 +23,17 @@ const cases = new Map(PER_PACKET_CASES.map((c) => [c.name, c]));
 const states = new Map<string, unknown>();
 const serials = new Map<string, number>();
 
-function run(program: 'xlb' | 'floor', frame: Buffer, ingress?: 'front' | 'back') {
+function run(program: Program, frame: Buffer, ingress?: 'front' | 'back') {
   const ctxIn = ingress === undefined ? undefined : xdpContext(frame, data.ifindex[ingress]);
   return testRunFd(data.fds[program], program, { data: frame, ctxIn });
 }
 
-const runner: Runner = { xlb: (frame, ingress) => run('xlb', frame, ingress).data };
-
 parentPort!.on('message', (req: WorkerRequest) => {
   try {
     if (req.cmd === 'setup') {
-      for (const c of PER_PACKET_CASES) states.set(c.name, c.setup?.(data.worker, runner));
+      for (const c of PER_PACKET_CASES) {
+        states.set(c.name, c.setup?.(data.worker, { xlb: (frame, ingress) => run(c.program, frame, ingress).data }));
+      }
       parentPort!.postMessage({ ok: true } satisfies WorkerReply);
       return;
     }
@@ -42,7 +42,7 @@ parentPort!.on('message', (req: WorkerRequest) => {
     let serial = serials.get(c.name) ?? 0;
     const durations: number[] = [];
     for (let n = 0; n < req.samples; n++, serial++) {
-      for (const f of c.prepare?.(data.worker, serial) ?? []) run('xlb', f, c.ingress);
+      for (const f of c.prepare?.(data.worker, serial) ?? []) run(c.program, f, c.ingress);
       durations.push(run(c.program, c.frame(data.worker, serial, state), c.ingress).duration);
     }
     serials.set(c.name, serial);

@@ -2,7 +2,8 @@
 // beside a floor program that only returns XDP_TX, on one CPU and on every CPU at once, all in one run.
 //
 // How it is measured:
-// - The program runs as the daemon runs it: the pool of scripts/lab/cases.ts, events on (and read between blocks).
+// - The program runs as the daemon runs it: the pool of scripts/lab/cases.ts, events on (and read between blocks); the
+//   front interface's MAC known (for ARP). A second copy with maps of its own runs as an HA node before its deadlines.
 // - The program rewrites frames in place, so BPF_PROG_TEST_RUN's own repeat would time its rewritten output from the
 //   second run on: every sample is one call with repeat = 1 and a fresh copy of the frame, and the kernel's duration for
 //   that call is the sample.
@@ -17,9 +18,11 @@ import { Worker } from 'node:worker_threads';
 import { BpfObject } from '../lb/bpf/object.js';
 import { RingBuffer } from '../lb/bpf/ringbuf.js';
 import * as layout from '../lb/bpf/layout.js';
+import { monotonicNs } from '../lb/bpf/system.js';
+import type { DataPlane } from '../lb/dataplane/dataplane.js';
 import { POOL } from './lab/cases.js';
 import { Harness } from './lab/harness.js';
-import { routedNetwork } from './lab/routed.js';
+import { routedNetwork, type RoutedNetwork } from './lab/routed.js';
 import { PER_PACKET_CASES } from './perpacket-cases.js';
 import type { WorkerData, WorkerReply, WorkerRequest } from './perpacket-worker.js';
 
@@ -110,21 +113,19 @@ export async function perPacket(options: PerPacketOptions = {}): Promise<PerPack
   // Counted before the harness pins this thread to one CPU.
   const cpus = availableParallelism();
   const h = new Harness(POOL, { maxFlows: 1 << 20 });
+  const ha = new Harness(POOL, { maxFlows: 1 << 20 });
   const floor = BpfObject.open(FLOOR_OBJ);
-  let ring: RingBuffer | undefined;
+  const rings: RingBuffer[] = [];
   let pool: WorkerPool | undefined;
   try {
     floor.load();
-    const egress = Buffer.alloc(8);
-    egress.writeUInt32LE(net.front);
-    h.dp.map('egress').update(layout.u32Key(net.front), egress);
-    // As the daemon runs it: events on, and read.
-    ring = new RingBuffer(h.dp.map('events'), () => undefined);
-    h.dp.map('settings').update(layout.u32Key(0), layout.settings.encode({ events: 1 }));
+    const day = 86_400n * 1_000_000_000n;
+    ha.dp.setHa({ forwardUntilNs: monotonicNs() + day, arpUntilNs: monotonicNs() + day });
+    for (const dp of [h.dp, ha.dp]) rings.push(runAsTheDaemon(dp, net));
 
     progress(`per packet: ${PER_PACKET_CASES.length} cases, ${samples} samples each, on 1 CPU and on ${cpus} CPUs at once`);
     pool = await WorkerPool.start(cpus, {
-      fds: { xlb: h.dp.program.fd, floor: floor.program('xlb_floor').fd },
+      fds: { xlb: h.dp.program.fd, 'xlb-ha': ha.dp.program.fd, floor: floor.program('xlb_floor').fd },
       ifindex: { front: net.front, back: net.back },
     });
     const modes: Record<'oneCpu' | 'allCpus', Worker[]> = { oneCpu: [pool.all[0]!], allCpus: pool.all };
@@ -138,7 +139,7 @@ export async function perPacket(options: PerPacketOptions = {}): Promise<PerPack
           const replies = await pool.ask(workers, { cmd: 'run', case: c.name, samples: block });
           const out = durations.get(c.name)![mode];
           for (const r of replies) if (r.ok) out.push(...r.durations!);
-          ring.consume();
+          for (const ring of rings) ring.consume();
         }
       }
     }
@@ -162,10 +163,22 @@ export async function perPacket(options: PerPacketOptions = {}): Promise<PerPack
     return { cpus, samples: rounds * block, results };
   } finally {
     await pool?.close();
-    ring?.close();
+    for (const ring of rings) ring.close();
     floor.close();
+    ha.close();
     h.close();
   }
+}
+
+/** Sets `dp` up as the daemon runs it: the front's egress and MAC known, events on; returns the ring to read them. */
+function runAsTheDaemon(dp: DataPlane, net: RoutedNetwork): RingBuffer {
+  const egress = Buffer.alloc(8);
+  egress.writeUInt32LE(net.front);
+  dp.map('egress').update(layout.u32Key(net.front), egress);
+  dp.setInterfaces([{ ifindex: net.front, mac: net.frontMac }]);
+  const ring = new RingBuffer(dp.map('events'), () => undefined);
+  dp.map('settings').update(layout.u32Key(0), layout.settings.encode({ events: 1 }));
+  return ring;
 }
 
 /** The bench's table for the per-packet part. */

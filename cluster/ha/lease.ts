@@ -6,9 +6,20 @@
 //   <prefix>:ha:<pair>:handover   "lb-b", PX a few seconds: the lease was released to that node (switchover)
 import type { Redis } from 'ioredis';
 
-/** Takes a free lease (unless handed over to another node) at the next epoch. -> [1, epoch] or [0, holder]. */
+/**
+ * Takes a free lease (unless handed over to another node) at the next epoch -> [1, epoch]; resumes this node's own
+ * lease, left by its previous daemon, at its epoch -> [2, epoch]; else -> [0, holder].
+ */
 const ACQUIRE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0, redis.call('GET', KEYS[1])} end
+local held = redis.call('GET', KEYS[1])
+if held then
+  local node, epoch = string.match(held, '^(%S+) (%d+)$')
+  if node == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return {2, tonumber(epoch)}
+  end
+  return {0, held}
+end
 local to = redis.call('GET', KEYS[3])
 if to and to ~= ARGV[1] then return {0, 'handover to ' .. to} end
 local epoch = redis.call('INCR', KEYS[2])
@@ -37,7 +48,8 @@ export interface Holder {
   epoch: number;
 }
 
-export type Acquired = { ok: true; epoch: number } | { ok: false; holder?: Holder; why: string };
+/** `resumed`: the lease was already this node's (a restarted daemon), kept at its epoch. */
+export type Acquired = { ok: true; epoch: number; resumed: boolean } | { ok: false; holder?: Holder; why: string };
 export type Renewed = { ok: true } | { ok: false; holder?: Holder };
 
 export function parseHolder(v: string): Holder | undefined {
@@ -57,7 +69,7 @@ export class Lease {
   async acquire(): Promise<Acquired> {
     const [ok, v] = await this.redis.eval(ACQUIRE, 3, this.keys.lease, this.keys.epoch, this.keys.handover,
       this.nodeId, this.leaseMs) as [number, string | number];
-    if (ok === 1) return { ok: true, epoch: Number(v) };
+    if (ok === 1 || ok === 2) return { ok: true, epoch: Number(v), resumed: ok === 2 };
     const holder = parseHolder(String(v));
     return holder ? { ok: false, holder, why: `held by ${holder.nodeId} at epoch ${holder.epoch}` } : { ok: false, why: String(v) };
   }

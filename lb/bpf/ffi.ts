@@ -169,6 +169,17 @@ export const c = {
   strerror: libc.func('const char *strerror(int errnum)') as (errnum: number) => string,
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)') as (name: string) => number,
   close: libc.func('int close(int fd)') as (fd: number) => number,
+  socket: libc.func('int socket(int domain, int type, int protocol)') as (
+    domain: number,
+    type: number,
+    protocol: number,
+  ) => number,
+  /** ioctl(2); the argument after the request comes as a (type, value) pair, e.g. ('void *', buffer). */
+  ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)') as (
+    fd: number,
+    request: number,
+    ...typedArgs: unknown[]
+  ) => number,
   unshare: libc.func('int unshare(int flags)') as (flags: number) => number,
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)') as (
     source: string,
@@ -189,7 +200,6 @@ export const c = {
     mask: Buffer,
   ) => number,
   sched_getcpu: libc.func('int sched_getcpu(void)') as () => number,
-  socket: libc.func('int socket(int domain, int type, int protocol)') as (domain: number, type: number, protocol: number) => number,
   setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)') as (
     fd: number,
     level: number,
@@ -243,10 +253,12 @@ export const SYSCALL = {
 /** membarrier(2) MEMBARRIER_CMD_GLOBAL: returns after an RCU grace period (synchronize_rcu). */
 export const MEMBARRIER_CMD_GLOBAL = 1;
 
-/** Socket constants of Linux (the same on x86-64 and arm64). */
+/** socket(2) constants of Linux (the same on x86-64 and arm64), for the probes' sockets (sockets.ts) and interfaceMac
+ * (system.ts). */
 export const SOCK = {
   AF_INET: 2,
   STREAM: 1,
+  DGRAM: 2,
   RAW: 3,
   NONBLOCK: 0o4000,
   CLOEXEC: 0o2000000,
@@ -279,6 +291,12 @@ export const EPOLL = {
   EVENT_SIZE: process.arch === 'x64' ? 12 : 16,
   DATA_OFFSET: process.arch === 'x64' ? 4 : 8,
 } as const;
+
+/** ioctl(2) SIOCGIFHWADDR, for interfaceMac (system.ts). */
+export const SIOCGIFHWADDR = 0x8927;
+/** IFNAMSIZ: an interface name and its NUL; struct ifreq is that plus a 24-byte union. */
+export const IFNAMSIZ = 16;
+export const IFREQ_SIZE = 40;
 
 /** errno as the last native call left it. */
 export function errno(): number {

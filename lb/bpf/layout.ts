@@ -139,6 +139,12 @@ export interface Event {
 }
 export interface EventBudget { tokens: bigint; lastNs: bigint; sent: bigint; suppressed: bigint }
 export interface Settings { events: number }
+export interface Owned { ifindex: number }
+export interface Iface { mac: string }
+export interface Ha { forwardUntilNs: bigint; arpUntilNs: bigint; flags: number }
+
+/** struct xlb_ha.flags */
+export const HA_ON = 1 << 0;
 
 /** XLB_NEW_FLOW_WAYS: 64-bit words in a set of xlb_new_flows. */
 export const NEW_FLOW_WAYS = 4;
@@ -170,16 +176,21 @@ export const event = layout<Event>('xlb_event', 56, packed([
 export const eventBudget = layout<EventBudget>('xlb_event_budget', 32,
   packed([['tokens', 'u64'], ['lastNs', 'u64'], ['sent', 'u64'], ['suppressed', 'u64']]));
 export const settings = layout<Settings>('xlb_settings', 8, packed([['events', 'u32']]));
+export const owned = layout<Owned>('xlb_owned', 4, packed([['ifindex', 'u32']]));
+export const iface = layout<Iface>('xlb_iface', 8, packed([['mac', 'mac']]));
+export const ha = layout<Ha>('xlb_ha', 24, packed([['forwardUntilNs', 'u64'], ['arpUntilNs', 'u64'], ['flags', 'u32']]));
 
 /** Every layout, for the test that holds them against the object's BTF. */
 export const LAYOUTS: readonly Layout<object>[] = [
   serviceKey, service, backend, flowKey, flow, reverseKey, reverse, counters, denyKey, allowKey, event, eventBudget, settings,
+  owned, iface, ha,
 ];
 
 /** enum xlb_outcome, in order: the name is the metric's `reason` label. */
 export const OUTCOMES = [
   'pass_not_vip', 'tx', 'redirect', 'pass_reverse', 'drop_malformed', 'drop_bad_checksum', 'drop_fragment',
   'drop_ip_options', 'drop_no_backend', 'drop_no_egress', 'drop_denied', 'drop_not_allowed', 'drop_stray_reply',
+  'arp_reply', 'drop_standby',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
@@ -215,9 +226,15 @@ export const MAPS = {
   events: 'xlb_events',
   eventBudget: 'xlb_event_budget',
   settings: 'xlb_settings',
+  owned: 'xlb_owned',
+  ifaces: 'xlb_ifaces',
+  ha: 'xlb_ha',
 } as const;
 
+/** The program attached to the interfaces. */
 export const PROGRAM = 'xlb';
+/** The program that sends a frame out of an interface (DataPlane.transmit); never attached. */
+export const SEND_PROGRAM = 'xlb_send';
 
 /** XLB_FILTER_MUL: see xlb_filter in bpf/xlb_layout.h. */
 const FILTER_MUL = 0x9e3779b1;

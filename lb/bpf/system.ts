@@ -1,6 +1,6 @@
 // Native calls about the system around the maps and programs: interfaces, fds, XDP attachment, bpffs.
 import os from 'node:os';
-import { c, MEMBARRIER_CMD_GLOBAL, SYSCALL } from './ffi.js';
+import { c, IFNAMSIZ, IFREQ_SIZE, MEMBARRIER_CMD_GLOBAL, SIOCGIFHWADDR, SOCK, SYSCALL } from './ffi.js';
 import { BpfError, check, lastErrno } from './errors.js';
 
 const { EBADF, EINVAL, ENODEV, ENOSYS } = os.constants.errno;
@@ -9,6 +9,34 @@ export function ifNameToIndex(name: string): number {
   const index = c.if_nametoindex(name);
   if (index === 0) throw new BpfError('if_nametoindex', lastErrno(ENODEV), { object: name });
   return index;
+}
+
+/**
+ * The hardware address of interface `name` in this process's network namespace, as "02:00:00:00:00:01" (ioctl
+ * SIOCGIFHWADDR: no /sys, which shows the namespace it was mounted in).
+ */
+export function interfaceMac(name: string): string {
+  const object = `SIOCGIFHWADDR ${name}`;
+  if (Buffer.byteLength(name) >= IFNAMSIZ || name.includes('\0')) {
+    throw new BpfError('ioctl', ENODEV, { object, detail: 'no interface has such a name' });
+  }
+  const ifr = Buffer.alloc(IFREQ_SIZE);
+  ifr.write(name, 0, 'utf8');
+  const fd = c.socket(SOCK.AF_INET, SOCK.DGRAM | SOCK.CLOEXEC, 0);
+  if (fd < 0) throw new BpfError('socket', lastErrno(EINVAL), { object: 'AF_INET, SOCK_DGRAM' });
+  try {
+    if (c.ioctl(fd, SIOCGIFHWADDR, 'void *', ifr) < 0) throw new BpfError('ioctl', lastErrno(ENODEV), { object });
+  } finally {
+    c.close(fd);
+  }
+  // struct ifreq: the name, then struct sockaddr ifr_hwaddr: sa_family (2 bytes), the address in sa_data.
+  return [...ifr.subarray(IFNAMSIZ + 2, IFNAMSIZ + 8)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** CLOCK_MONOTONIC in nanoseconds: the data plane's clock (bpf_ktime_get_ns()), for its HA deadlines. */
+export function monotonicNs(): bigint {
+  // libuv's hrtime is clock_gettime(CLOCK_MONOTONIC) on Linux.
+  return process.hrtime.bigint();
 }
 
 /** The fd of a pinned map or program; the caller owns it (closeFd). */

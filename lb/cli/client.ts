@@ -4,8 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type {
-  ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, ErrorBody, Event, Problem, RequestOutcome, Stats,
-  Status,
+  ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, ErrorBody, Event, HaStatus, Problem, RequestOutcome, Stats,
+  Status, SwitchoverResult,
 } from '../control/api.js';
 import { CliError, DaemonError } from './errors.js';
 
@@ -22,6 +22,8 @@ export interface Routes {
   'POST /deny': { body: { cidr: string }; result: DenyList };
   'DELETE /deny': { body: { cidr: string }; result: DenyList };
   'POST /detach': { body: undefined; result: { detached: string[] } };
+  'GET /ha': { body: undefined; result: HaStatus };
+  'POST /ha/switchover': { body: undefined; result: SwitchoverResult };
 }
 export type Route = keyof Routes;
 

@@ -9,6 +9,7 @@ import { daemonCommand } from './commands/daemon.js';
 import { denyCommand } from './commands/deny.js';
 import { detachCommand } from './commands/detach.js';
 import { eventsCommand } from './commands/events.js';
+import { haCommand } from './commands/ha.js';
 import { type GlobalArgs, withGlobalOptions } from './commands/global.js';
 import { statsCommand } from './commands/stats.js';
 import { statusCommand } from './commands/status.js';
@@ -27,6 +28,7 @@ export function buildParser(argv: string[]): Argv<GlobalArgs> {
     .command(denyCommand)
     .command(eventsCommand)
     .command(detachCommand)
+    .command(haCommand)
     .strict()
     .demandCommand(1, 'name a command')
     .recommendCommands()

@@ -1,7 +1,9 @@
 // lbctl's output layer: everything lbctl's verbs print goes through here (the daemon that `lbctl daemon` runs logs on
 // its own). Aligned tables and human units for people, the API objects as they are for --json. The render* functions
 // are pure (lines in, lines out) and tested as such.
-import type { BackendStatus, CounterSet, Event, InterfaceStatus, ServiceStatus, Stats, Status } from '../control/api.js';
+import type {
+  BackendStatus, CounterSet, Event, HaStatus, InterfaceStatus, RedisStatus, ServiceStatus, Stats, Status,
+} from '../control/api.js';
 import { formatEndpoint } from '../../config/values.js';
 
 export function writeOut(lines: string[]): void {
@@ -100,6 +102,19 @@ function serving(b: BackendStatus): boolean {
   return b.health === 'up' && b.mac !== null;
 }
 
+/** "redis://198.18.1.250:6379/0: synced, pool version 7 (checked 0.4s ago)", or what is wrong. */
+function renderRedis(r: RedisStatus): string {
+  const since = `since ${new Date(r.since).toISOString()}`;
+  const pool = `pool version ${r.version}${r.redisVersion !== undefined && r.redisVersion !== r.version ? ` (Redis holds ${r.redisVersion})` : ''}`;
+  const age = r.syncAgeMs !== undefined ? `, checked ${formatDuration(r.syncAgeMs / 1000)} ago` : '';
+  switch (r.state) {
+    case 'synced': return `${r.endpoint}: ${pool}${age}`;
+    case 'disconnected': return `${r.endpoint}: unreachable ${since}${r.error ? ` (${r.error})` : ''}; keeping ${pool}`;
+    case 'refused': return `${r.endpoint}: refusing ${r.refused?.key ?? 'the pool'} ${since}; keeping ${pool}`;
+    default: return `${r.endpoint}: ${r.state} ${since}; ${pool}${age}`;
+  }
+}
+
 function renderInterface(i: InterfaceStatus): string {
   if (i.state === 'attached') return `${i.name} (ifindex ${i.ifindex}, ${i.mode})`;
   return `${i.name} (${i.state}${i.problem ? `: ${i.problem}` : ''})`;
@@ -119,6 +134,7 @@ export function renderStatus(s: Status, now = Date.now()): string[] {
     ['maps', `${s.pinPath} (${s.adopted ? 'adopted from a previous daemon' : 'created by this daemon'})`],
     ['interfaces', interfaces || 'none'],
     ...(s.reload ? [['reload', `reading and checking ${s.reload.source} for ${formatDuration((now - s.reload.since) / 1000)}`] as [string, string]] : []),
+    ...(s.redis ? [['redis', renderRedis(s.redis)] as [string, string]] : []),
     ['deny', s.deny.length ? s.deny.join(', ') : 'none'],
   ]);
   lines.push('');
@@ -155,8 +171,36 @@ export function renderStatus(s: Status, now = Date.now()): string[] {
       ...(b.mac === null ? [`  ${who} has no next hop: ${b.unresolved ?? 'not resolved yet'}`] : []),
     ];
   });
-  if (problems.length) lines.push('', 'problems', ...problems);
+  const refused = s.redis?.refused?.problems.map((p) => `  ${s.redis!.refused!.key}: ${p.path ? `${p.path}: ` : ''}${p.message}`) ?? [];
+  if (problems.length || refused.length) lines.push('', 'problems', ...refused, ...problems);
   return lines;
+}
+
+// ---- ha ----------------------------------------------------------------------------------------------------------
+
+const ms = (n: number) => `${Math.round(n)} ms`;
+
+/** This node and its peer: roles, the lease, heartbeats, digests, the last transition, why a standby is not ready. */
+export function renderHaStatus(h: HaStatus): string[] {
+  const lease = h.lease ? `${h.lease.nodeId} at epoch ${h.lease.epoch}${Number.isFinite(h.lease.ttlMs) ? `, ${ms(h.lease.ttlMs)} left` : ''}`
+    : h.redis ? 'nobody' : 'unknown: Redis unreachable';
+  const p = h.peer;
+  const peer = p ? `${p.nodeId}: ${p.role} at epoch ${p.epoch}, heartbeat ${ms(p.heartbeatAgeMs)} ago${p.up ? '' : ' (missed)'}` +
+    `${p.serveable ? '' : ', cannot serve'}${p.redis ? '' : ', no Redis'}` : 'never heard';
+  const t = h.lastTransition;
+  const rejected = Object.entries(h.heartbeatsRejected).filter(([r, n]) => r !== 'self' && n > 0).map(([r, n]) => `${r} ${n}`);
+  return keyValues([
+    ['node', `${h.nodeId} (pair ${h.pair})`],
+    ['role', `${h.role} at epoch ${h.epoch}`],
+    ['lease', lease],
+    ['redis', h.redis ? 'reachable' : 'unreachable'],
+    ['serves', h.serveable.ok ? 'yes' : `no: ${h.serveable.why}`],
+    ['peer', peer],
+    ['digests', `this ${h.digest || '-'}, peer ${p?.digest ?? '-'}${p ? (p.digest === h.digest ? ' (match)' : ' (differ)') : ''}`],
+    ['ready', h.ready.ready ? `yes (${h.ready.why})` : `no: ${h.ready.why}`],
+    ['last change', t ? `${t.from} -> ${t.to} (${t.reason}) ${formatDuration(t.ageMs / 1000)} ago` : 'none since start'],
+    ...(rejected.length ? [['refused', `heartbeats: ${rejected.join(', ')}`] as [string, string]] : []),
+  ]);
 }
 
 // ---- stats -------------------------------------------------------------------------------------------------------

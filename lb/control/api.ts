@@ -13,6 +13,8 @@
 //   DELETE /deny          { cidr }       -> DenyList           (404 not in the list)
 //   GET    /events[?follow=1]            -> newline-delimited Event JSON; with follow the stream stays open
 //   POST   /detach                       -> { detached: string[] }  (then the daemon exits)
+//   GET    /ha                           -> HaStatus           (409 XLB_NO_HA without ha:)
+//   POST   /ha/switchover                -> SwitchoverResult   (409 XLB_SWITCHOVER_REFUSED, saying why)
 //   GET    /requests/ID                  -> RequestOutcome     (404 an id the daemon does not remember)
 //   DELETE /requests/ID                  -> RequestOutcome     (cancels the edit if it has not begun)
 //
@@ -33,7 +35,19 @@ import type { Problem } from '../../config/problem.js';
 /** A problem of a config or pool: `path` (e.g. services[1].backends[0].address) and `message`. */
 export type { Problem };
 
-export type Role = 'standalone' | 'active' | 'standby';
+/** standalone: no ha:; active: holds the pair's lease and owns the VIPs; standby: does not; leaving: handed over on
+ * purpose, forwards what still reaches it for a few seconds, answers ARP for nothing. */
+export type Role = 'standalone' | 'active' | 'standby' | 'leaving';
+
+/** `lbctl ha status` (GET /ha): the pair as this node sees it. */
+export type { PairStatus as HaStatus } from '../../cluster/ha/pair.js';
+
+/** POST /ha/switchover: the peer took the lease at `epoch`, `ms` after the request. */
+export interface SwitchoverResult {
+  to: string;
+  epoch: number;
+  ms: number;
+}
 export type Health = 'up' | 'down';
 
 /**
@@ -89,6 +103,32 @@ export interface ServiceStatus {
   backends: BackendStatus[];
 }
 
+/** The pool's Redis, as this node follows it (README "Cluster"). */
+export interface RedisStatus {
+  /** Where Redis is, without secrets: redis://host:port/db, or the Sentinel group. */
+  endpoint: string;
+  /**
+   * connecting: not heard from yet; synced: this node holds Redis's pool; refused: the pool in Redis breaks the rules
+   * (see refused), the node keeps its last good pool; disconnected: Redis is unreachable, the node keeps its pool and
+   * retries; stopped: the daemon is stopping.
+   */
+  state: 'connecting' | 'synced' | 'refused' | 'disconnected' | 'stopped';
+  /** When the state was entered, in ms since the epoch. */
+  since: number;
+  /** When the connection last came up; absent while Redis is unreachable. */
+  connectedSince?: number;
+  /** The pool version in this node's maps (0: its config file's, not yet from Redis). */
+  version: number;
+  /** The version Redis held at the last read. */
+  redisVersion?: number;
+  /** Milliseconds since a read last found this node current. */
+  syncAgeMs?: number;
+  /** Why Redis is unreachable, while it is. */
+  error?: string;
+  /** The key that holds the refused data and each problem's path inside it, while refused. */
+  refused?: { key: string; version?: number; problems: Problem[] };
+}
+
 export interface Status {
   role: Role;
   nodeId?: string;
@@ -103,6 +143,8 @@ export interface Status {
   interfaces: InterfaceStatus[];
   services: ServiceStatus[];
   deny: string[];
+  /** With redis: configured. */
+  redis?: RedisStatus;
 }
 
 export interface CounterSet {

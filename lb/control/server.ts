@@ -12,7 +12,7 @@ import { makeDirectories } from '../dirs.js';
 import { errorCode, XlbError } from '../errors.js';
 import { HttpServer } from '../http.js';
 import type {
-  ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, ErrorBody, Event, Stats, Status,
+  ApplyResult, BackendChange, BackendRef, ConfigApply, DenyList, ErrorBody, Event, HaStatus, Stats, Status, SwitchoverResult,
 } from './api.js';
 import { RequestLog, type Edit } from './requests.js';
 
@@ -35,6 +35,10 @@ export interface ControlHandlers {
   /** Calls `listener` for every new event until the returned function is called; `stream` is ended at shutdown. */
   subscribe(listener: (e: Event) => void, stream: NodeJS.WritableStream): () => void;
   detach(): Promise<{ detached: string[] }>;
+  /** @throws XlbError XLB_NO_HA */
+  ha(): HaStatus;
+  /** @throws XlbError XLB_NO_HA, XLB_SWITCHOVER_REFUSED */
+  switchover(): Promise<SwitchoverResult>;
 }
 
 /**
@@ -175,6 +179,8 @@ function routes(h: ControlHandlers, requests: RequestLog): Record<string, Route>
     'GET /stats': () => h.stats(),
     'GET /deny': () => h.deny(),
     'POST /detach': () => h.detach(),
+    'GET /ha': () => h.ha(),
+    'POST /ha/switchover': () => h.switchover(),
     'GET /requests/': (_req, _res, url) => requests.get(requestIdOf(url)),
     'DELETE /requests/': (_req, _res, url) => requests.cancel(requestIdOf(url)),
     'GET /events': (_req, res, url) => {
@@ -219,7 +225,9 @@ export async function serveControl(path: string, handlers: ControlHandlers, log:
       .then((value) => { if (value !== undefined) send(res, 200, value); })
       .catch((err: unknown) => {
         const { status, body: out } = errorBody(err);
-        if (status >= 500) log.error({ err }, `${req.method} ${url.pathname} failed`);
+        // 500 is ours to fix; 502 and 503 are Redis's state (bad data, unreachable), already logged by what follows it.
+        if (status === 500) log.error({ err }, `${req.method} ${url.pathname} failed`);
+        else if (status > 500) log.warn({ code: out.code }, `${req.method} ${url.pathname}: ${out.error}`);
         if (!res.headersSent) send(res, status, out);
         else res.end();
       });

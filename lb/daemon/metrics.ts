@@ -1,5 +1,5 @@
 // Prometheus text exposition (format 0.0.4) of the node's counters and health, from the same snapshots lbctl shows.
-import type { Stats, Status } from '../control/api.js';
+import type { HaStatus, Stats, Status } from '../control/api.js';
 
 export interface MetricsInput {
   status: Status;
@@ -7,6 +7,38 @@ export interface MetricsInput {
   haActive: boolean;
   healthTransitions: number;
   eventsSuppressed: number;
+  /** With redis: configured: the change-to-maps times (xlb_pool_sync_seconds). */
+  poolSync?: HistogramSnapshot;
+  /** With ha: configured. */
+  ha?: HaStatus;
+}
+
+export interface HistogramSnapshot {
+  /** Upper bounds and the number of observations at or below each (cumulative). */
+  buckets: [le: number, count: number][];
+  sum: number;
+  count: number;
+}
+
+/** A Prometheus histogram: fixed buckets, cumulative counts. */
+export class Histogram {
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+
+  constructor(private readonly bounds: readonly number[]) {
+    this.counts = bounds.map(() => 0);
+  }
+
+  observe(value: number): void {
+    this.count++;
+    this.sum += value;
+    this.bounds.forEach((le, i) => { if (value <= le) this.counts[i]!++; });
+  }
+
+  snapshot(): HistogramSnapshot {
+    return { buckets: this.bounds.map((le, i) => [le, this.counts[i]!]), sum: this.sum, count: this.count };
+  }
 }
 
 function esc(v: string): string {
@@ -46,5 +78,30 @@ export function formatMetrics(m: MetricsInput): string {
     [[{}, m.healthTransitions]]);
   family('xlb_events_suppressed_total', 'counter', 'Flow and drop events not sent: over the per-CPU budget or ring full.',
     [[{}, m.eventsSuppressed]]);
+  const redis = m.status.redis;
+  if (redis) {
+    family('xlb_redis_up', 'gauge', 'Whether the node reaches the pool\'s Redis (1) or not (0).', [[{}, redis.connectedSince ? 1 : 0]]);
+    family('xlb_pool_version', 'gauge', 'The version of the pool in this node\'s maps (0: its config file\'s).',
+      [[{}, redis.version]]);
+    family('xlb_pool_refused', 'gauge', 'Whether the pool in Redis is refused as breaking the rules (1); the node keeps its last good pool.',
+      [[{}, redis.state === 'refused' ? 1 : 0]]);
+  }
+  if (m.ha) {
+    const ha = m.ha;
+    family('xlb_ha_epoch', 'gauge', 'The lease epoch this node knows (its own while active).', [[{}, ha.epoch]]);
+    family('xlb_ha_peer_up', 'gauge', 'Whether the peer\'s heartbeats arrive (1) or were missed (0).', [[{}, ha.peer?.up ? 1 : 0]]);
+    family('xlb_ha_digest_match', 'gauge', 'Whether this node\'s tables match the peer\'s (1), by digest.',
+      [[{}, ha.peer && ha.peer.digest === ha.digest ? 1 : 0]]);
+    family('xlb_ha_transitions_total', 'counter', 'Role changes since the daemon started, by reason.',
+      Object.entries(ha.transitions).map(([reason, n]) => [{ reason }, n ?? 0]));
+    family('xlb_ha_heartbeats_rejected_total', 'counter', 'Datagrams on the heartbeat port not taken as the peer\'s heartbeat, by reason.',
+      Object.entries(ha.heartbeatsRejected).filter(([reason]) => reason !== 'self').map(([reason, n]) => [{ reason }, n]));
+  }
+  if (m.poolSync) {
+    const name = 'xlb_pool_sync_seconds';
+    out.push(`# HELP ${name} From a pool change's record in Redis to this node's maps holding it.`, `# TYPE ${name} histogram`);
+    for (const [le, count] of m.poolSync.buckets) out.push(`${name}_bucket{le="${le}"} ${count}`);
+    out.push(`${name}_bucket{le="+Inf"} ${m.poolSync.count}`, `${name}_sum ${m.poolSync.sum}`, `${name}_count ${m.poolSync.count}`);
+  }
   return `${out.join('\n')}\n`;
 }

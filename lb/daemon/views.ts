@@ -9,6 +9,9 @@ import type { Resolution } from './routes.js';
 
 export interface StatusInput {
   pool: Pool;
+  /** standalone without ha:, else the node's role in its pair, and its id. */
+  role: Status['role'];
+  nodeId?: string;
   pid: number;
   pinPath: string;
   /** Epoch ms when the daemon started, and now. */
@@ -18,6 +21,8 @@ export interface StatusInput {
   interfaces: InterfaceStatus[];
   /** A config being read and checked, if any. */
   reload?: Status['reload'];
+  /** With redis: configured. */
+  redis?: Status['redis'];
   /** The health checker's view of a backend by backendId(); undefined: not a target (yet). */
   health(id: string): TargetStatus | undefined;
   /** How a backend address resolved; undefined: not asked yet. */
@@ -51,7 +56,8 @@ export function statusView(input: StatusInput): Status {
     }),
   }));
   return {
-    role: 'standalone',
+    role: input.role,
+    ...(input.nodeId !== undefined ? { nodeId: input.nodeId } : {}),
     pid: input.pid,
     uptime: Math.round((input.now - input.started) / 1000),
     ...(input.reload ? { reload: input.reload } : {}),
@@ -60,6 +66,7 @@ export function statusView(input: StatusInput): Status {
     interfaces: input.interfaces.map((i) => ({ ...i })),
     services,
     deny: input.pool.deny,
+    ...(input.redis ? { redis: input.redis } : {}),
   };
 }
 

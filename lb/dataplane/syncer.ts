@@ -33,6 +33,8 @@ export interface SyncMaps {
   tables: BatchMap;
   backends: BatchMap;
   reverse: BatchMap;
+  /** What ARP is answered for (plan.owned). */
+  owned: BatchMap;
   /** Two halves of maxEntries / 2 words each: VIP bits, then nat backend bits (bpf/xlb_layout.h). */
   filter: BatchMap & { readonly maxEntries: number };
   /** LPM tries: the kernel has no batch writes for them. */
@@ -106,6 +108,8 @@ export class Syncer {
   private readonly reverse = new Map<string, Buffer>();
   private readonly vips = new Map<string, Buffer>();
   private readonly local = new Map<string, Buffer>();
+  /** Owned address -> its value as written. */
+  private readonly owned = new Map<string, Buffer>();
   private readonly deny = new Map<string, Buffer>();
   private readonly allow = new Map<string, Buffer>();
   /** The filter's words as written, undefined until first written (or adopted). */
@@ -218,6 +222,20 @@ export class Syncer {
     tables.flush();
     values.flush();
 
+    // Answered for once what comes to it is forwarded; no longer answered for before it stops being forwarded.
+    const owned = new Map(plan.owned.map((o) => [o.address, layout.owned.encode({ ifindex: o.ifindex })]));
+    const ownedBatch = this.batch(this.maps.owned);
+    for (const [address, value] of owned) {
+      if (!this.owned.get(address)?.equals(value)) ownedBatch.add(keyOf(address), value);
+      this.owned.set(address, value);
+    }
+    ownedBatch.flush();
+    for (const address of [...this.owned.keys()]) {
+      if (owned.has(address)) continue;
+      this.remove(this.maps.owned, keyOf(address));
+      this.owned.delete(address);
+    }
+
     for (const [hex, live] of this.services) {
       if (services.has(hex)) continue;
       this.remove(this.maps.services, live.key);
@@ -286,6 +304,10 @@ export class Syncer {
     }
     for (const key of maps.vips.keys()) this.vips.set(layout.decodeAddr(key, 0), key);
     for (const key of maps.local.keys()) this.local.set(key.toString('hex'), key);
+    for (const key of maps.owned.keys()) {
+      const value = maps.owned.lookup(key);
+      if (value) this.owned.set(layout.decodeAddr(key, 0), value);
+    }
     for (const key of maps.deny.keys()) this.deny.set(key.toString('hex'), key);
     for (const key of maps.allow.keys()) this.allow.set(key.toString('hex'), key);
     this.filter = BigUint64Array.from({ length: maps.filter.maxEntries },

@@ -1,5 +1,6 @@
-// Pool + health + next hops -> the exact contents of the data plane's maps. Pure and deterministic: the same inputs
-// give byte-identical tables on every node.
+// Pool + health + next hops (+ floating addresses) -> the exact contents of the data plane's maps. Pure and
+// deterministic: the same inputs give byte-identical tables on every node.
+import { isIPv4 } from 'node:net';
 import {
   BE_ALIVE, BE_SVC_SHIFT, PROTO, SVC_ALLOW, SVC_DENY, SVC_DSR, SVC_MAGLEV,
   type Backend, type Reverse, type ReverseKey, type Service, type ServiceKey,
@@ -22,6 +23,8 @@ export interface Capacity {
   tableSize: number;
   /** Entries of the deny trie, and of the allow trie (all services' lists together). */
   prefixes: number;
+  /** Addresses the node answers ARP for: VIPs and floating addresses together. */
+  owned: number;
 }
 
 /** Which ids and backend indexes are taken, carried from one plan to the next so flows keep their backend. */
@@ -44,6 +47,18 @@ export interface PlanInput {
   nextHop(service: ServiceSpec, backend: BackendSpec): NextHop | undefined;
   /** The node's own addresses: backends' packets to them are not replies to translate. */
   local?: readonly string[];
+  /**
+   * Addresses the node answers ARP for on one interface besides its VIPs: an HA pair's floating addresses (ha.floating,
+   * each interface resolved to its ifindex). Planned on a standby too: the HA deadlines (DataPlane.setHa) decide
+   * whether ARP for them, and for the VIPs, is answered now.
+   */
+  floating?: readonly OwnedAddress[];
+}
+
+/** An address the data plane answers ARP for, and on which interface (ifindex; 0: any). */
+export interface OwnedAddress {
+  address: string;
+  ifindex: number;
 }
 
 export interface PlannedService {
@@ -67,6 +82,8 @@ export interface Plan {
   reverse: { key: ReverseKey; value: Reverse }[];
   vips: string[];
   local: string[];
+  /** What ARP is answered for, by address: every VIP on any interface, every floating address on its own. */
+  owned: OwnedAddress[];
   /** Source prefixes dropped for every VIP. */
   deny: Prefix[];
   /** Per-service allow-lists, by service id. */
@@ -214,16 +231,41 @@ function planOnce(input: PlanInput): Plan {
     });
   }
 
+  const vips = [...new Set(services.map((s) => s.vip))].sort(compare);
   return {
     services: planned,
     backends: backends.sort((a, b) => a.index - b.index),
     reverse: [...reverse.values()].map(({ key, value }) => ({ key, value })),
-    vips: [...new Set(services.map((s) => s.vip))].sort(compare),
+    vips,
     local: [...new Set(input.local ?? [])].sort(compare),
+    owned: owned(vips, input.floating ?? [], capacity.owned),
     deny: pool.deny.map(prefix),
     allow: services.flatMap((s) => s.allow.map((cidr) => ({ service: serviceIds.get(serviceId(s))!, prefix: prefix(cidr) }))),
     allocation: { services: serviceIds, backends: backendIds, gens },
   };
+}
+
+/** VIPs (any interface) and floating addresses (their own), by address; one interface per address. */
+function owned(vips: readonly string[], floating: readonly OwnedAddress[], capacity: number): OwnedAddress[] {
+  const byAddress = new Map<string, OwnedAddress>(vips.map((address) => [address, { address, ifindex: 0 }]));
+  for (const f of floating) {
+    if (!isIPv4(f.address)) throw new PlanError(`floating address "${f.address}" is not an IPv4 address`);
+    if (!Number.isInteger(f.ifindex) || f.ifindex <= 0) {
+      throw new PlanError(`floating address ${f.address}: ifindex ${f.ifindex} is not an interface's (a positive integer)`);
+    }
+    const other = byAddress.get(f.address);
+    if (other?.ifindex === 0) {
+      throw new PlanError(`floating address ${f.address} is also a VIP: a VIP is answered for on every interface already`);
+    }
+    if (other && other.ifindex !== f.ifindex) {
+      throw new PlanError(`floating address ${f.address} is given on two interfaces (ifindex ${other.ifindex} and ${f.ifindex})`);
+    }
+    byAddress.set(f.address, { address: f.address, ifindex: f.ifindex });
+  }
+  if (byAddress.size > capacity) {
+    throw new PlanError(`too many VIPs and floating addresses: ${byAddress.size}, the data plane answers ARP for ${capacity}`);
+  }
+  return [...byAddress.values()].sort((a, b) => compare(a.address, b.address));
 }
 
 function schedule(s: ServiceSpec, usable: { index: number; key: string; weight: number }[], tableSize: number): number[] {

@@ -1,5 +1,5 @@
 // Independent packet toolkit for the test suite: builds and parses
-// Ethernet/IPv4/ICMP/TCP/UDP frames. Every checksum here is a full RFC 1071
+// Ethernet/IPv4/ICMP/TCP/UDP frames, and ARP (RFC 826) for IPv4 over Ethernet. Every checksum here is a full RFC 1071
 // one's-complement sum over the bytes, never an incremental update, because
 // the data plane under test updates checksums incrementally and its output
 // is judged against frames built here; sharing an algorithm would let a
@@ -241,6 +241,91 @@ export function buildFrame(spec: FrameSpec): Buffer {
   const frame = Buffer.concat([eth, ip, seg, Buffer.alloc(Math.max(0, padTo - unpadded))]);
   fillChecksums(frame, spec.proto !== 'udp' || spec.udpChecksum !== false);
   return frame;
+}
+
+export const ETHERTYPE_ARP = 0x0806;
+export const ARP_OP = { request: 1, reply: 2 } as const;
+/** Ethernet (14) + ARP for IPv4 over Ethernet (28). */
+export const ARP_FRAME_BYTES = 42;
+/** The minimum Ethernet frame without its FCS: ARP frames are padded to it on the wire. */
+export const ETH_MIN_FRAME = 60;
+export const BROADCAST_MAC = 'ff:ff:ff:ff:ff:ff';
+export const ZERO_MAC = '00:00:00:00:00:00';
+
+export interface ArpSpec {
+  op: number;
+  senderMac: string;
+  senderIp: string;
+  /** Default 00:00:00:00:00:00, as a request leaves it. */
+  targetMac?: string;
+  targetIp: string;
+  /** Ethernet destination; default broadcast. */
+  dstMac?: string;
+  /** Ethernet source; default the sender's hardware address. */
+  srcMac?: string;
+  /** The header as sent (defaults: Ethernet 1, IPv4 0x0800, lengths 6 and 4), to build ones that are not IPv4 over Ethernet. */
+  htype?: number;
+  ptype?: number;
+  hlen?: number;
+  plen?: number;
+  /** Zero padding up to this length; default ETH_MIN_FRAME. */
+  padTo?: number;
+}
+
+export interface ParsedArp {
+  dstMac: string;
+  srcMac: string;
+  htype: number;
+  ptype: number;
+  hlen: number;
+  plen: number;
+  op: number;
+  senderMac: string;
+  senderIp: string;
+  targetMac: string;
+  targetIp: string;
+  /** The bytes after the ARP packet. */
+  padding: Buffer;
+}
+
+/** An ARP frame, field by field as RFC 826 lays them out for IPv4 over Ethernet. */
+export function buildArp(spec: ArpSpec): Buffer {
+  const eth = Buffer.alloc(ETH_HLEN);
+  macToBytes(spec.dstMac ?? BROADCAST_MAC).copy(eth, 0);
+  macToBytes(spec.srcMac ?? spec.senderMac).copy(eth, 6);
+  eth.writeUInt16BE(ETHERTYPE_ARP, 12);
+  const header = Buffer.alloc(8);
+  header.writeUInt16BE(uint('htype', spec.htype ?? 1, 0xffff), 0);
+  header.writeUInt16BE(uint('ptype', spec.ptype ?? ETHERTYPE_IPV4, 0xffff), 2);
+  header[4] = uint('hlen', spec.hlen ?? 6, 0xff);
+  header[5] = uint('plen', spec.plen ?? 4, 0xff);
+  header.writeUInt16BE(uint('op', spec.op, 0xffff), 6);
+  const body = Buffer.concat([
+    macToBytes(spec.senderMac), ipToBytes(spec.senderIp), macToBytes(spec.targetMac ?? ZERO_MAC), ipToBytes(spec.targetIp),
+  ]);
+  const frame = Buffer.concat([eth, header, body]);
+  const padTo = uint('padTo', spec.padTo ?? ETH_MIN_FRAME, 0xffff);
+  return Buffer.concat([frame, Buffer.alloc(Math.max(0, padTo - frame.length))]);
+}
+
+export function parseArp(frame: Buffer): ParsedArp {
+  if (frame.length < ARP_FRAME_BYTES) throw truncated('parseArp', 'ARP for IPv4 over Ethernet', ARP_FRAME_BYTES, frame.length);
+  const etherType = frame.readUInt16BE(12);
+  if (etherType !== ETHERTYPE_ARP) throw new Error(`parseArp: EtherType 0x${etherType.toString(16).padStart(4, '0')} is not ARP`);
+  return {
+    dstMac: macToString(frame.subarray(0, 6)),
+    srcMac: macToString(frame.subarray(6, 12)),
+    htype: frame.readUInt16BE(14),
+    ptype: frame.readUInt16BE(16),
+    hlen: frame[18]!,
+    plen: frame[19]!,
+    op: frame.readUInt16BE(20),
+    senderMac: macToString(frame.subarray(22, 28)),
+    senderIp: bytesToIp(frame.subarray(28, 32)),
+    targetMac: macToString(frame.subarray(32, 38)),
+    targetIp: bytesToIp(frame.subarray(38, 42)),
+    padding: Buffer.from(frame.subarray(ARP_FRAME_BYTES)),
+  };
 }
 
 export function parseFrame(frame: Buffer): ParsedFrame {

@@ -3,7 +3,7 @@ import { XDP_ACTION } from '../../lb/bpf/ffi.js';
 import { DataPlane, type MapRole } from '../../lb/dataplane/dataplane.js';
 import { currentCpu, pinThread, rcuGracePeriod, setThreadAffinity, threadAffinity } from '../../lb/bpf/system.js';
 import { Syncer, type BatchMap, type SyncMaps } from '../../lb/dataplane/syncer.js';
-import { EMPTY_ALLOCATION, plan, type Allocation, type NextHop, type Plan } from '../../lb/plan/planner.js';
+import { EMPTY_ALLOCATION, plan, type Allocation, type NextHop, type OwnedAddress, type Plan } from '../../lb/plan/planner.js';
 import type { BackendSpec, Pool, ServiceSpec } from '../../config/pool.js';
 
 export const LB_MAC = '02:1b:00:00:00:01';
@@ -41,6 +41,7 @@ export class Harness {
   private allocation: Allocation = EMPTY_ALLOCATION;
   private afterWrite?: (role: string, entries: number) => void;
   private local: string[] = [];
+  private floating: OwnedAddress[] = [];
   private lastPool?: Pool;
   private readonly affinity: number[];
   private readonly backendIfindex: number;
@@ -65,7 +66,8 @@ export class Harness {
     const watched: SyncMaps = {
       ...maps,
       services: watch('services'), vips: watch('vips'), local: watch('local'), tables: watch('tables'),
-      backends: watch('backends'), reverse: watch('reverse'), filter: watch('filter'), deny: watch('deny'), allow: watch('allow'),
+      backends: watch('backends'), reverse: watch('reverse'), owned: watch('owned'), filter: watch('filter'), deny: watch('deny'),
+      allow: watch('allow'),
     };
     this.syncer = new Syncer(watched, this.dp.capacity.tableSize, {
       batchEntries: options.batchEntries,
@@ -80,10 +82,17 @@ export class Harness {
     return this.apply(this.lastPool!);
   }
 
+  /** Re-applies the last pool with `floating` as the node's floating addresses. */
+  applyFloating(floating: OwnedAddress[]): Plan {
+    this.floating = floating;
+    return this.apply(this.lastPool!);
+  }
+
   plan(pool: Pool, options: ApplyOptions = {}): Plan {
     this.lastPool = pool;
     return plan({
       local: this.local,
+      floating: this.floating,
       pool,
       capacity: this.dp.capacity,
       previous: this.allocation,

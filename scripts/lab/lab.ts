@@ -114,6 +114,11 @@ export class Lab {
   readonly lbs: LabLb[];
   /** The backends' default gateway: the LB's back address, or in a pair the address the active node floats. */
   readonly gateway: string;
+  /**
+   * An address of the switch namespace on the backend bridge, where lab services the LBs use run (Redis): reached
+   * over the LBs' back interfaces.
+   */
+  readonly switchAddress = '198.18.1.250';
   /** "b1".."bN": the backends' names, as their servers report them. */
   readonly backendNames: string[];
 
@@ -439,6 +444,7 @@ export class Lab {
 
   private async buildBackends(): Promise<void> {
     const { sw } = this.ns;
+    await ipBatch(sw, [`addr add ${this.switchAddress}/24 dev ${IFACES.bridge}`]);
     const a = this.addresses;
     const m = this.macs;
     const I = IFACES;

@@ -1,7 +1,7 @@
 // lb/bpf/layout.ts against bpf/xlb_layout.h, as the compiler laid it out: the BTF in the built object.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +82,15 @@ test('the outcome names follow enum xlb_outcome, in order', (t) => {
   t.deepEqual(layout.OUTCOMES.map(layout.outcomeEnumerator), names);
 });
 
+test('README lists every outcome in "Data plane outcomes", in order, and every drop among the metrics\' reasons', (t) => {
+  const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+  const section = readme.slice(readme.indexOf('### Data plane outcomes\n'), readme.indexOf('\n## Config\n'));
+  t.deepEqual([...section.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]), [...layout.OUTCOMES]);
+  const reasons = /^\| `xlb_drops_total` \|.*\(([^)]*)\) \|$/m.exec(readme)?.[1] ?? '';
+  t.deepEqual([...reasons.matchAll(/`([a-z_]+)`/g)].map((m) => m[1]),
+    layout.OUTCOMES.filter((o) => o.startsWith('drop_')).map((o) => o.slice('drop_'.length)));
+});
+
 test('every map has the key and value sizes of the layouts the control plane uses for it', (t) => {
   const object = BpfObject.open(OBJECT_PATH);
   t.teardown(() => object.close());
@@ -105,6 +114,9 @@ test('every map has the key and value sizes of the layouts the control plane use
     [layout.MAPS.events]: [0, 0],
     [layout.MAPS.eventBudget]: [4, layout.eventBudget.size],
     [layout.MAPS.settings]: [4, layout.settings.size],
+    [layout.MAPS.owned]: [16, layout.owned.size],
+    [layout.MAPS.ifaces]: [4, layout.iface.size],
+    [layout.MAPS.ha]: [4, layout.ha.size],
   };
   t.deepEqual(Object.keys(expect).sort(), object.maps().map((m) => m.name).filter((n) => !n.startsWith('.')).sort());
   for (const [name, [key, value]] of Object.entries(expect)) {
@@ -112,6 +124,15 @@ test('every map has the key and value sizes of the layouts the control plane use
     t.deepEqual([m.keySize, m.valueSize], [key, value], name);
   }
   t.is(object.map(layout.MAPS.outcomes).maxEntries, layout.OUTCOMES.length);
+  t.is(object.map(layout.MAPS.ha).maxEntries, 1);
+  t.deepEqual(object.programs().map((p) => p.name).sort(), [layout.PROGRAM, layout.SEND_PROGRAM].sort());
+});
+
+test('the HA deadlines encode as u64 nanoseconds, little-endian, the flag after them', (t) => {
+  const bytes = layout.ha.encode({ forwardUntilNs: (1n << 63n) + 5n, arpUntilNs: 7n, flags: layout.HA_ON });
+  t.is(bytes.toString('hex'), '0500000000000080' + '0700000000000000' + '01000000' + '00000000');
+  t.deepEqual(layout.ha.decode(bytes), { forwardUntilNs: (1n << 63n) + 5n, arpUntilNs: 7n, flags: layout.HA_ON });
+  t.is(layout.iface.encode({ mac: '02:1b:00:00:00:01' }).toString('hex'), '021b000000010000');
 });
 
 test('encode and decode are inverse, and addresses sit in the first word of the 16', (t) => {

@@ -24,7 +24,7 @@ const HOP = { ifindex: 3, mac: '02:be:00:00:00:0b', srcMac: '02:1b:00:00:00:02' 
 
 test('status: health and the last probe per backend, the MAC or why there is none', (t) => {
   const s = statusView({
-    pool: POOL, pid: 42, pinPath: '/sys/fs/bpf/xlb', started: 1000, now: 61_400, adopted: true,
+    pool: POOL, role: 'standalone', pid: 42, pinPath: '/sys/fs/bpf/xlb', started: 1000, now: 61_400, adopted: true,
     interfaces: [{ name: 'back', ifindex: 3, mode: 'native', state: 'attached' }],
     reload: { source: '/etc/xlb.yaml', since: 60_000 },
     health: (id) => (id.endsWith('198.18.1.12:8080')
@@ -42,15 +42,17 @@ test('status: health and the last probe per backend, the MAC or why there is non
     { address: '198.18.1.13', port: 80, weight: 1, drained: false, health: 'up', probe: 'not probed yet', mac: null,
       unresolved: 'not resolved yet' },
   ]);
-  t.false('reload' in statusView({
-    pool: POOL, pid: 1, pinPath: '/x', started: 0, now: 0, adopted: false, interfaces: [],
+  const standby = statusView({
+    pool: POOL, role: 'standby', nodeId: 'lb-b', pid: 1, pinPath: '/x', started: 0, now: 0, adopted: false, interfaces: [],
     health: () => undefined, nextHop: () => undefined,
-  }));
+  });
+  t.false('reload' in standby);
+  t.like(standby, { role: 'standby', nodeId: 'lb-b' });
 });
 
 test('stats: counters by the plan\'s ids and indexes; zero for what is not planned', (t) => {
   const p = plan({
-    pool: POOL, capacity: { services: 4, backends: 8, tableSize: 13, prefixes: 16 }, previous: EMPTY_ALLOCATION,
+    pool: POOL, capacity: { services: 4, backends: 8, tableSize: 13, prefixes: 16, owned: 8 }, previous: EMPTY_ALLOCATION,
     isUp: () => true, nextHop: () => HOP,
   });
   const counters = (role: string, index: number): Counters =>
@@ -73,7 +75,7 @@ test('stats: counters by the plan\'s ids and indexes; zero for what is not plann
 
 test('a ring-buffer record as an Event: time in epoch ms, names from the plan, ports only for tcp and udp', (t) => {
   const p = plan({
-    pool: POOL, capacity: { services: 4, backends: 8, tableSize: 13, prefixes: 16 }, previous: EMPTY_ALLOCATION,
+    pool: POOL, capacity: { services: 4, backends: 8, tableSize: 13, prefixes: 16, owned: 8 }, previous: EMPTY_ALLOCATION,
     isUp: () => true, nextHop: () => HOP,
   });
   const be = p.backends.find((b) => b.value.addr === '198.18.1.11')!;

@@ -61,3 +61,22 @@ test('backend entries of a service that is gone (a stop mid-apply) are reported 
   t.deepEqual(successor.adopt(h.dp.syncMaps(), h.dp.capacity.backends).orphans, [], 'none left');
   t.is(first.backends.length, allocation.backends.size);
 });
+
+test('what ARP is answered for is adopted too: the same plan writes nothing, a floating address dropped is removed', (t) => {
+  const h = new Harness(POOL);
+  t.teardown(() => h.close());
+  const floating = [{ address: '198.18.1.1', ifindex: 1 }];
+  h.applyFloating(floating);
+  const successor = new Syncer(h.dp.syncMaps(), h.dp.capacity.tableSize);
+  const { allocation } = successor.adopt(h.dp.syncMaps(), h.dp.capacity.backends);
+  const input = { capacity: h.dp.capacity, isUp: () => true, nextHop: testNextHop, pool: POOL };
+  const same = plan({ ...input, previous: allocation, floating });
+  t.is(successor.apply(same).writes, 0);
+  const owned = () => h.dp.map('owned').keys().map((k) => layout.decodeAddr(k, 0)).sort();
+  t.deepEqual(owned(), ['198.18.0.10', '198.18.0.20', '198.18.1.1']);
+  t.is(successor.apply(plan({ ...input, previous: same.allocation })).writes, 1);
+  t.deepEqual(owned(), ['198.18.0.10', '198.18.0.20']);
+  t.is(successor.apply(plan({ ...input, previous: same.allocation, floating: [{ address: '198.18.1.1', ifindex: 2 }] })).writes, 1,
+    'on another interface: one write');
+  t.is(layout.owned.decode(h.dp.map('owned').lookup(Buffer.from([198, 18, 1, 1, ...Array(12).fill(0)]))!).ifindex, 2);
+});

@@ -1,5 +1,7 @@
 import test from 'ava';
 import {
+  ARP_OP,
+  buildArp,
   buildFrame,
   checksumsValid,
   internetChecksum,
@@ -8,6 +10,7 @@ import {
   l4Checksum,
   macToBytes,
   macToString,
+  parseArp,
   parseFrame,
   TCP_FLAGS,
   withFields,
@@ -401,4 +404,30 @@ test('address helpers convert both ways and reject malformed input', (t) => {
   t.throws(() => buildFrame({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'tcp', dport: 65536 }), { message: /dport/ });
   t.throws(() => buildFrame({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'udp', sport: -1 }), { message: /sport/ });
   t.throws(() => buildFrame({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'tcp', ttl: 256 }), { message: /ttl/ });
+});
+
+// RFC 826's fields in order, written out by hand: Ethernet header, hardware and protocol type and lengths, operation,
+// sender hardware and protocol address, target hardware and protocol address, then zero padding to 60 bytes.
+const ARP_WHO_HAS =
+  'ffffffffffff 02c100000001 0806' +
+  '0001 0800 06 04 0001' +
+  '02c100000001 c6120001' +
+  '000000000000 c612000a' +
+  '00'.repeat(18);
+
+test('buildArp lays out an ARP request field by field, padded to 60 bytes', (t) => {
+  const f = buildArp({ op: ARP_OP.request, senderMac: '02:c1:00:00:00:01', senderIp: '198.18.0.1', targetIp: '198.18.0.10' });
+  t.is(f.toString('hex'), hex(ARP_WHO_HAS).toString('hex'));
+});
+
+test('parseArp reads back every field of a reply, and refuses what is no ARP for IPv4 over Ethernet', (t) => {
+  const spec = {
+    op: ARP_OP.reply, dstMac: '02:c1:00:00:00:01', srcMac: '02:1b:00:00:00:01', senderMac: '02:1b:00:00:00:01',
+    senderIp: '198.18.0.10', targetMac: '02:c1:00:00:00:01', targetIp: '198.18.0.1',
+  };
+  const f = buildArp({ ...spec, padTo: 42 });
+  t.deepEqual(parseArp(f), { ...spec, htype: 1, ptype: 0x0800, hlen: 6, plen: 4, padding: Buffer.alloc(0) });
+  t.is(f.length, 42);
+  for (let len = 0; len < 42; len++) t.throws(() => parseArp(f.subarray(0, len)), { message: /truncated/ });
+  t.throws(() => parseArp(buildFrame({ src: '198.18.0.1', dst: '198.18.0.2', proto: 'udp', padTo: 60 })), { message: /is not ARP/ });
 });

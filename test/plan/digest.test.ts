@@ -5,7 +5,7 @@ import { EMPTY_ALLOCATION, plan, type PlanInput } from '../../lb/plan/planner.js
 import type { Pool } from '../../config/pool.js';
 import { pool, service, testNextHop } from '../../scripts/lab/harness.js';
 
-const CAPACITY = { services: 8, backends: 16, tableSize: 251, prefixes: 4 };
+const CAPACITY = { services: 8, backends: 16, tableSize: 251, prefixes: 4, owned: 4 };
 const input = (p: Pool, extra: Partial<PlanInput> = {}): PlanInput =>
   ({ pool: p, capacity: CAPACITY, previous: EMPTY_ALLOCATION, isUp: () => true, nextHop: testNextHop, ...extra });
 const web = (backends: string[]) => service({ name: 'web', protocol: 'tcp', port: 80, scheduler: 'maglev' }, backends);

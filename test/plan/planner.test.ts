@@ -5,7 +5,7 @@ import { EMPTY_ALLOCATION, plan, PlanError, type PlanInput } from '../../lb/plan
 import type { Pool } from '../../config/pool.js';
 import { pool, service, testNextHop } from '../../scripts/lab/harness.js';
 
-const CAPACITY = { services: 8, backends: 16, tableSize: 251, prefixes: 4 };
+const CAPACITY = { services: 8, backends: 16, tableSize: 251, prefixes: 4, owned: 4 };
 const input = (p: Pool, extra: Partial<PlanInput> = {}): PlanInput =>
   ({ pool: p, capacity: CAPACITY, previous: EMPTY_ALLOCATION, isUp: () => true, nextHop: testNextHop, ...extra });
 
@@ -97,4 +97,34 @@ test('more deny or allow prefixes than the tries hold is a plan error', (t) => {
   t.throws(() => plan(input({ ...pool(web(['198.18.1.11'])), deny: five })), { instanceOf: PlanError, message: /too many deny entries: 5/ });
   t.throws(() => plan(input(pool(web(['198.18.1.11'], { allow: five.slice(0, 3) }),
     service({ name: 'p', protocol: 'icmp', allow: five.slice(3) }, ['198.18.1.12'])))), { instanceOf: PlanError, message: /too many allow entries/ });
+});
+
+test('ARP is answered for every VIP on any interface and each floating address on its own, by address, whatever the order', (t) => {
+  const pools = pool(web(['198.18.1.11'], { vip: '198.18.0.20' }), service({ name: 'p', protocol: 'icmp', vip: '198.18.0.3' }, ['198.18.1.12']));
+  const floating = [{ address: '198.18.1.1', ifindex: 7 }, { address: '198.18.0.1', ifindex: 3 }];
+  const a = plan(input(pools, { floating }));
+  t.deepEqual(a.owned, [
+    { address: '198.18.0.1', ifindex: 3 }, { address: '198.18.0.20', ifindex: 0 }, { address: '198.18.0.3', ifindex: 0 },
+    { address: '198.18.1.1', ifindex: 7 },
+  ]);
+  const b = plan(input({ ...pools, services: [...pools.services].reverse() }, { floating: [...floating].reverse() }));
+  t.deepEqual(b.owned, a.owned);
+  t.deepEqual(plan(input(pools)).owned.map((o) => o.address), ['198.18.0.20', '198.18.0.3']);
+  t.deepEqual(plan(input(pools, { floating: [...floating, floating[0]!] })).owned, a.owned, 'the same address on the same interface twice is one');
+});
+
+test('floating addresses that cannot be planned say why', (t) => {
+  const p = pool(web(['198.18.1.11']));
+  const fails = (floating: { address: string; ifindex: number }[], message: string) =>
+    t.throws(() => plan(input(p, { floating })), { instanceOf: PlanError, message });
+  fails([{ address: '198.18.0.10', ifindex: 2 }],
+    'floating address 198.18.0.10 is also a VIP: a VIP is answered for on every interface already');
+  fails([{ address: '198.18.1.1', ifindex: 2 }, { address: '198.18.1.1', ifindex: 3 }],
+    'floating address 198.18.1.1 is given on two interfaces (ifindex 2 and 3)');
+  fails([{ address: '198.18.1.1', ifindex: 0 }], 'floating address 198.18.1.1: ifindex 0 is not an interface\'s (a positive integer)');
+  fails([{ address: '198.18.1.1', ifindex: 1.5 }], 'floating address 198.18.1.1: ifindex 1.5 is not an interface\'s (a positive integer)');
+  fails([{ address: '198.18.1.256', ifindex: 2 }], 'floating address "198.18.1.256" is not an IPv4 address');
+  fails([{ address: '198.18.1.0/24', ifindex: 2 }], 'floating address "198.18.1.0/24" is not an IPv4 address');
+  fails(Array.from({ length: 4 }, (_, i) => ({ address: `198.18.1.${i + 1}`, ifindex: 2 })),
+    'too many VIPs and floating addresses: 5, the data plane answers ARP for 4');
 });

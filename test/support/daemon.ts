@@ -23,8 +23,10 @@ import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import * as layout from '../../lb/bpf/layout.js';
 import type { Status } from '../../lb/control/api.js';
 import { BACKEND_HTTP_PORT, IFACES, Lab, labCleanupOnExit, type LabOptions } from '../../scripts/lab/lab.js';
+import { RedisServer, type RedisServerOptions } from '../../scripts/lab/redis.js';
 
 export const LBCTL = fileURLToPath(new URL('../../lb/cli/lbctl.js', import.meta.url));
 /** Where /metrics listens inside the LB namespace (each lab has its own, so one port for all). */
@@ -95,11 +97,17 @@ export class XlbNode {
   readonly socket: string;
   readonly daemons: DaemonProcess[] = [];
 
-  private constructor(lab: Lab, dir: string) {
+  /** The LB namespace this node's daemons run in. */
+  readonly lbNs: string;
+
+  private constructor(lab: Lab, dir: string, lb = 0) {
     this.lab = lab;
     this.dir = dir;
-    this.pinPath = `/sys/fs/bpf/${lab.prefix}`;
-    this.socket = `/run/xlb/${lab.prefix}.sock`;
+    this.lbNs = lab.lbs[lb]!.ns;
+    // A pair's two nodes share the lab's mount namespace: each has its own pins (and socket).
+    const name = lb === 0 ? lab.prefix : `${lab.prefix}-${lb + 1}`;
+    this.pinPath = `/sys/fs/bpf/${name}`;
+    this.socket = `/run/xlb/${name}.sock`;
   }
 
   get prefix(): string {
@@ -136,11 +144,25 @@ export class XlbNode {
   }
 
   /**
+   * Two nodes, one per LB of a pair lab (scripts/lab/lab.ts `pair`), each with its own pins, socket and temp dir; one
+   * teardown stops both nodes' daemons, then removes the lab.
+   */
+  static async pair(t: TestContext, options: LabOptions = {}): Promise<[XlbNode, XlbNode]> {
+    const a = await XlbNode.create(t, { ...options, pair: true });
+    const b = new XlbNode(a.lab, mkdtempSync(join(tmpdir(), `${a.lab.prefix}-2-`)), 1);
+    liveNodes.add(b);
+    // Registered after a's: ava runs teardowns in reverse, so b's daemons stop before a's cleanup removes the lab.
+    t.teardown(() => b.cleanup(t, false));
+    return [a, b];
+  }
+
+  /**
    * The default config: node settings unique to this lab (interfaces front and back, metrics on 127.0.0.1:9470),
    * services "ping" (icmp, rr) and "web" (tcp 80 -> 8080, maglev, nat, http health every 500 ms) on 198.18.100.10
    * over the lab's backends. `services`/`deny` replace the defaults when given.
    */
-  config(overrides: { services?: ConfigObject[]; deny?: string[]; node?: ConfigObject } = {}): ConfigObject {
+  config(overrides: { services?: ConfigObject[]; deny?: string[]; node?: ConfigObject; redis?: ConfigObject; ha?: ConfigObject } = {}):
+    ConfigObject {
     const backends = this.lab.addresses.backends;
     return {
       node: {
@@ -151,6 +173,8 @@ export class XlbNode {
         metrics: `127.0.0.1:${METRICS_PORT}`,
         ...overrides.node,
       },
+      ...(overrides.redis && { redis: overrides.redis }),
+      ...(overrides.ha && { ha: overrides.ha }),
       deny: overrides.deny ?? [],
       services: overrides.services ?? [pingService(backends), webService(backends)],
     };
@@ -208,7 +232,7 @@ export class XlbNode {
 
   /** Starts `lbctl daemon -c configPath` in the LB namespace (see the file comment) and captures its output. */
   spawnDaemon(configPath: string, args: string[] = [], env?: NodeJS.ProcessEnv): DaemonProcess {
-    const child = this.lab.spawnBare(this.lab.ns.lb, [process.execPath, LBCTL, 'daemon', '-c', configPath, ...args], {
+    const child = this.lab.spawnBare(this.lbNs, [process.execPath, LBCTL, 'daemon', '-c', configPath, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(env ? { env: { ...process.env, ...env } } : {}),
     });
@@ -290,16 +314,30 @@ export class XlbNode {
 
   /** GET http://127.0.0.1:9470/metrics from inside the LB namespace; throws unless it answers 200. */
   async metrics(port = METRICS_PORT): Promise<string> {
-    const r = await this.lab.exec(this.lab.ns.lb, [
+    const r = await this.lab.exec(this.lbNs, [
       'curl', '-sS', '--fail', '--max-time', '10', `http://127.0.0.1:${port}/metrics`,
     ]);
     if (r.code !== 0) throw new Error(`metrics scrape failed (${r.code}): ${r.stderr.trim()}`);
     return r.stdout;
   }
 
+  /**
+   * The backends the data plane holds (xlb_backends, read from the pins with bpftool): each in-use entry's address,
+   * port and owning service id.
+   */
+  async backendsInMaps(): Promise<{ addr: string; port: number; service: number }[]> {
+    const r = await run('bpftool', ['-j', 'map', 'dump', 'pinned', `${this.pinDir}/xlb_backends`], 60_000);
+    if (r.code !== 0) throw new Error(`bpftool map dump xlb_backends failed (${r.code}): ${r.stderr.trim()}`);
+    const entries = JSON.parse(r.stdout) as { value: string[] }[];
+    return entries
+      .map((e) => layout.backend.decode(Buffer.from(e.value.map((h) => parseInt(h, 16)))))
+      .filter((b) => b.addr !== '0.0.0.0')
+      .map((b) => ({ addr: b.addr, port: b.port, service: b.service }));
+  }
+
   /** XDP program ids on an interface of the LB namespace, from `ip -j link show` (empty: none attached). */
   async xdpProgIds(dev: string): Promise<number[]> {
-    const r = await this.lab.exec(this.lab.ns.lb, ['ip', '-j', '-d', 'link', 'show', 'dev', dev]);
+    const r = await this.lab.exec(this.lbNs, ['ip', '-j', '-d', 'link', 'show', 'dev', dev]);
     if (r.code !== 0) throw new Error(`ip link show ${dev} failed: ${r.stderr.trim()}`);
     const [link] = JSON.parse(r.stdout) as { xdp?: { prog?: { id: number }; attached?: { prog?: { id: number } }[] } }[];
     const xdp = link?.xdp;
@@ -314,7 +352,8 @@ export class XlbNode {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private async cleanup(t: TestContext): Promise<void> {
+  /** Stops this node's daemons (their logs shown if the test failed), then, if `destroyLab`, the lab. */
+  private async cleanup(t: TestContext, destroyLab = true): Promise<void> {
     const errors: string[] = [];
     for (const d of this.daemons) {
       try {
@@ -330,15 +369,31 @@ export class XlbNode {
         t.log(`daemon ${i + 1} (pid ${d.pid}, ${d.configPath}) log${lines.length > LOG_LINES_SHOWN ? ` (last ${LOG_LINES_SHOWN} lines)` : ''}:\n${shown}`);
       }
     }
-    try {
-      await this.lab.destroy();
-    } catch (err) {
-      errors.push((err as Error).message);
+    if (destroyLab) {
+      try {
+        await this.lab.destroy();
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
     }
     this.removeFiles();
     liveNodes.delete(this);
     if (errors.length) throw new Error(`cleanup of ${this.prefix}: ${errors.join('; ')}`);
   }
+}
+
+/**
+ * A private redis-server for a lab's daemons: in the switch namespace on the backend bridge (lab.switchAddress), so
+ * the LBs reach it over their back interfaces; removed at the test's teardown.
+ */
+export async function labRedis(t: TestContext, lab: Lab, options: Omit<RedisServerOptions, 'netns' | 'bind'> = {}):
+  Promise<RedisServer> {
+  const server = await RedisServer.start({ ...options, netns: lab.ns.sw, bind: lab.switchAddress });
+  t.teardown(async () => {
+    if (!t.passed) t.log(`redis-server at ${server.url}:\n${server.log.slice(-3000)}`);
+    await server.destroy();
+  });
+  return server;
 }
 
 export function pingService(backends: string[], extra: ConfigObject = {}): ConfigObject {

@@ -7,6 +7,7 @@ export async function daemon(args: ArgumentsCamelCase<DaemonArgs>): Promise<void
   const code = await runDaemon({
     configPath: args.config, detachOnExit: args.detachOnExit, verbose: args.verbose, force: args.force,
   });
-  // The daemon reports its own errors; lbctl only ends with its exit code.
-  if (code !== 0) process.exitCode = code;
+  // The daemon reports its own errors; lbctl only ends with its exit code, now: a stopped node has nothing left to do,
+  // and a client library may keep a timer of a closed connection for seconds (ioredis: up to a reply timeout).
+  process.exit(code);
 }
