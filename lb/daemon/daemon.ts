@@ -395,6 +395,7 @@ export class Daemon {
       pool,
       capacity: this.dp!.capacity,
       previous: this.allocation!,
+      reuse: this.current,
       // A standby plans with the active node's health view, so both build the same tables.
       isUp: (s, b) => (this.ha?.isUpView() ?? ((id: string) => this.health.isUp(id)))(backendId(s, b)),
       nextHop: (_s, b) => this.hops.get(b.address),
