@@ -50,7 +50,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildFrame } from './lab/frames.js';
-import { IFACES, Lab, labCleanupOnExit, removeStaleLabs } from './lab/lab.js';
+import { IFACES, Lab, labCleanupOnExit, NFT, removeStaleLabs } from './lab/lab.js';
 
 const PREFIX = 'xlbbench';
 const VIP = '198.18.100.10';
@@ -256,7 +256,7 @@ async function prepareLab(lab: Lab): Promise<void> {
   const drop = `table netdev ${PREFIX} {\n  chain ingress {\n` +
     `    type filter hook ingress device ${IFACES.backend} priority filter; policy accept;\n` +
     `    udp dport ${PORT} drop\n  }\n}\n`;
-  await Promise.all(lab.ns.backends.map((ns) => must(lab, ns, ['nft', '-f', '-'], drop)));
+  await Promise.all(lab.ns.backends.map((ns) => must(lab, ns, [NFT, '-f', '-'], drop)));
   for (const [i, mac] of lab.macs.backends.entries()) {
     await must(lab, lab.ns.sw, ['bridge', 'fdb', 'replace', mac, 'dev', `pb${i + 1}`, 'master', 'static']);
   }
@@ -367,10 +367,10 @@ async function withNftables<T>(lab: Lab, body: () => Promise<T>): Promise<T> {
     `    ip daddr ${VIP} udp dport ${PORT} dnat to numgen inc mod ${b.length} map { ${map} }\n  }\n}\n`;
   try {
     await must(lab, lb, ['ip', 'link', 'set', 'dev', IFACES.lbFront, 'xdpdrv', 'obj', PASS_OBJ, 'sec', 'xdp']);
-    await must(lab, lb, ['nft', '-f', '-'], ruleset);
+    await must(lab, lb, [NFT, '-f', '-'], ruleset);
     return await body();
   } finally {
-    await lab.exec(lb, ['nft', 'delete', 'table', 'ip', PREFIX]);
+    await lab.exec(lb, [NFT, 'delete', 'table', 'ip', PREFIX]);
     await lab.exec(lb, ['ip', 'link', 'set', 'dev', IFACES.lbFront, 'xdp', 'off']);
   }
 }

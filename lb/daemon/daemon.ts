@@ -217,6 +217,8 @@ export class Daemon {
     const tuning = { ...DEFAULT_TUNING, connectTimeoutMs: ha.leaseMs, replyTimeoutMs: Math.min(1000, Math.round(ha.leaseMs / 2)),
       retry: { minMs: 20, maxMs: 250 } };
     const redis = redisConnector(this.config.redis!, ha.nodeId, tuning).connect('commands');
+    // Its failures show on the lease's own commands (HaPair logs those once per state change).
+    redis.on('error', () => undefined);
     this.haRedis = redis;
     this.ha = new HaPair({
       config: ha, keyPrefix: this.config.redis!.keyPrefix, key, redis, localAddress, logger: this.log,

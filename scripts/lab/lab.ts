@@ -35,6 +35,10 @@ import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MountNamespace } from './mounts.js';
 
+/** nftables by path: under npm, node_modules/.bin comes first in PATH, and ava brings another `nft` (@vercel/nft) there
+ * that takes any arguments and exits 0. */
+export const NFT = '/usr/sbin/nft';
+
 export const BACKEND_HTTP_PORT = 8080;
 export const BACKEND_UDP_PORT = 5353;
 /** Where tests put VIPs; the client routes it via the LB's front address. */

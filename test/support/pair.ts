@@ -7,7 +7,7 @@ import type { HaStatus } from '../../lb/control/api.js';
 import { BACKEND_HTTP_PORT } from '../../scripts/lab/lab.js';
 import type { RedisServer } from '../../scripts/lab/redis.js';
 import {
-  eventually, labRedis, XlbNode, type ConfigObject, type DaemonProcess, type TestContext,
+  eventually, labRedis, sleep, XlbNode, type ConfigObject, type DaemonProcess, type TestContext,
 } from './daemon.js';
 
 /** In the client's subnet (198.18.0.0/24): reached by ARP. */
@@ -68,4 +68,42 @@ export async function clientNeighbour(node: XlbNode, address = PAIR_VIP): Promis
   const r = await node.lab.exec(node.lab.ns.client, ['ip', '-j', 'neigh', 'show', address]);
   const [entry] = JSON.parse(r.stdout || '[]') as { lladdr?: string }[];
   return entry?.lladdr;
+}
+
+/** ARP replies for `address` the client sees, with the time and the sender's MAC, from tcpdump on c0 until stop(). */
+export async function captureArpReplies(node: XlbNode, address = PAIR_VIP):
+  Promise<{ stop(): Promise<{ at: number; mac: string }[]> }> {
+  const lab = node.lab;
+  const child = lab.spawn(lab.ns.client, ['tcpdump', '-l', '-n', '-e', '-tt', '-i', 'c0', 'arp', 'and', 'arp[6:2] == 2'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  await eventually('tcpdump listening', 10_000, async () => err.includes('listening on'));
+  return {
+    async stop() {
+      await sleep(300);
+      child.kill('SIGINT');
+      await new Promise((resolve) => child.once('exit', resolve));
+      // "1700000000.123456 02:1b:00:00:00:01 > 02:c1:00:00:00:01, ethertype ARP ..., Reply 198.18.0.100 is-at 02:1b:..."
+      return out.split('\n').flatMap((line) => {
+        const m = new RegExp(`^(\\d+\\.\\d+) .*Reply ${address.replace(/\./g, '\\.')} is-at ([0-9a-f:]{17})`).exec(line);
+        return m ? [{ at: Number(m[1]) * 1000, mac: m[2]! }] : [];
+      });
+    },
+  };
+}
+
+/** Keeps the client asking for `address` by ARP (its neighbour entry flushed every 100 ms, pinged) until stopped. */
+export function keepAsking(node: XlbNode, address = PAIR_VIP): { stop(): Promise<void> } {
+  const lab = node.lab;
+  const script = `while :; do ip neigh flush to ${address} dev c0; ping -n -c 1 -W 0.1 ${address} >/dev/null 2>&1; sleep 0.1; done`;
+  const child = lab.spawn(lab.ns.client, ['sh', '-c', script], { stdio: 'ignore' });
+  return {
+    async stop() {
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
 }
