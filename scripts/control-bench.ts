@@ -124,7 +124,8 @@ export async function controlPlane(options: ControlOptions = {}): Promise<Contro
     const node = nodeSection(socket, `/sys/fs/bpf/${PREFIX}`);
     const configPath = join(work, 'xlb.yaml');
     writeFileSync(configPath, `${node}services: []\n`);
-    daemon = lab.spawnBare(lab.ns.lb, [process.execPath, LBCTL, 'daemon', '-c', configPath, '--detach-on-exit'], {
+    // Run as the service runs it (scripts/xlb.service): the executable, with the node flags of its first line.
+    daemon = lab.spawnBare(lab.ns.lb, [LBCTL, 'daemon', '-c', configPath, '--detach-on-exit'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';
