@@ -80,7 +80,8 @@ test.serial('a stopped active daemon (SIGSTOP): its data plane stops answering w
 
 test.serial('the heartbeat link cut while both reach Redis: the lease decides, never two owners', async (t) => {
   t.timeout(120_000);
-  const pair = await startPair(t);
+  // A longer lease: "nothing flaps" is about the rules, and a loaded test machine stalls event loops for hundreds of ms.
+  const pair = await startPair(t, { lease: '2s' });
   const { a, b } = pair;
   await pair.start(a, 'active');
   await pair.start(b, 'standby');
@@ -103,7 +104,8 @@ test.serial('the heartbeat link cut while both reach Redis: the lease decides, n
 
 test.serial('Redis stopped with a healthy pair: the active keeps the VIPs, the standby stands by at the same epoch, nothing flaps', async (t) => {
   t.timeout(120_000);
-  const pair = await startPair(t);
+  // A longer lease: "nothing flaps" is about the rules, and a loaded test machine stalls event loops for hundreds of ms.
+  const pair = await startPair(t, { lease: '2s' });
   const { a, b, redis } = pair;
   await pair.start(a, 'active');
   await pair.start(b, 'standby');
