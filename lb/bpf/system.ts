@@ -3,7 +3,7 @@ import os from 'node:os';
 import { c, IFNAMSIZ, IFREQ_SIZE, MEMBARRIER_CMD_GLOBAL, SIOCGIFHWADDR, SOCK, SYSCALL } from './ffi.js';
 import { BpfError, check, lastErrno } from './errors.js';
 
-const { EBADF, EINVAL, ENODEV, ENOSYS } = os.constants.errno;
+const { EBADF, EINVAL, ENODEV, ENOENT, ENOSYS } = os.constants.errno;
 
 export function ifNameToIndex(name: string): number {
   const index = c.if_nametoindex(name);
@@ -42,6 +42,14 @@ export function monotonicNs(): bigint {
 /** The fd of a pinned map or program; the caller owns it (closeFd). */
 export function objGet(path: string): number {
   return check('bpf_obj_get', c.bpf_obj_get(path), path);
+}
+
+/** Reads the entry under `key` of the map `fd` (e.g. a pinned map, by objGet) into `value`; false when there is none. */
+export function lookupFd(fd: number, key: Buffer, value: Buffer): boolean {
+  const result = c.bpf_map_lookup_elem(fd, key, value);
+  if (result === -ENOENT) return false;
+  check('bpf_map_lookup_elem', result, `fd ${fd}`);
+  return true;
 }
 
 export function closeFd(fd: number): void {

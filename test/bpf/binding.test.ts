@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { BpfError } from '../../lb/bpf/errors.js';
 import { BPF_F_TEST_XDP_LIVE_FRAMES, BPF_MAP_TYPE, MAP_UPDATE, XDP_ACTION, XDP_FLAGS } from '../../lb/bpf/ffi.js';
 import { BpfObject, numPossibleCpus } from '../../lb/bpf/object.js';
-import { closeFd, ifNameToIndex, objGet, xdpDetach, xdpQueryProgId } from '../../lb/bpf/system.js';
+import { closeFd, ifNameToIndex, lookupFd, objGet, xdpDetach, xdpQueryProgId } from '../../lb/bpf/system.js';
 import { privateBpffs } from '../../scripts/lab/mounts.js';
 
 const FIXTURE = fileURLToPath(new URL('../../bpf/binding_fixture.o', import.meta.url));
@@ -358,9 +358,14 @@ test('pinning: setPinPath shares a map between objects, objGet/reuseFd reuse it'
     third.map('fixture_hash').reuseFd(fd);
     third.load();
     t.deepEqual(third.map('fixture_hash').lookup(u64(42n)), Buffer.alloc(12, 4), 'reuseFd shares the map');
+    const value = Buffer.alloc(12);
+    t.true(lookupFd(fd, u64(42n), value), 'lookupFd reads the pinned map by its fd');
+    t.deepEqual(value, Buffer.alloc(12, 4));
+    t.false(lookupFd(fd, u64(43n), value), 'and says when a key is absent');
   } finally {
     closeFd(fd);
   }
+  expectBpfError(t, () => lookupFd(fd, u64(42n), Buffer.alloc(12)), 'bpf_map_lookup_elem', 'EBADF');
 
   expectBpfError(t, () => objGet(`${dir}/nothing`), 'bpf_obj_get', 'ENOENT');
 });

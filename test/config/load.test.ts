@@ -471,22 +471,32 @@ test('every problem is listed, not just the first', (t) => {
 
 const repo = (path: string): string => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
 
-test('config/demo.yaml is valid and is the demo', (t) => {
-  const config = loadConfigFile(repo('config/demo.yaml'));
-  t.deepEqual(config.node, {
+test('config/demo.yaml and config/demo-b.yaml are valid and are the demo\'s pair', (t) => {
+  const a = loadConfigFile(repo('config/demo.yaml'));
+  const b = loadConfigFile(repo('config/demo-b.yaml'));
+  t.deepEqual(a.node, {
     interfaces: ['front', 'back'], xdpMode: 'auto', controlSocket: '/run/xlb/demo.sock', pinPath: '/sys/fs/bpf/xlb-demo',
     metrics: { host: '127.0.0.1', port: 9470 },
   });
-  t.is(config.redis, undefined);
-  t.is(config.ha, undefined);
-  const [ping, web] = config.pool.services;
-  t.deepEqual([ping.name, ping.vip, ping.protocol, ping.port], ['ping', '198.18.100.10', 'icmp', undefined]);
-  t.deepEqual(ping.backends.map((b) => b.address), ['198.18.1.11', '198.18.1.12', '198.18.1.13']);
+  t.deepEqual(b.node, { ...a.node, controlSocket: '/run/xlb/demo-b.sock', pinPath: '/sys/fs/bpf/xlb-demo-b' });
+  // The demo starts its redis-server at the lab's switch address (scripts/lab/lab.ts switchAddress), port 6379.
+  t.deepEqual(a.redis, { url: 'redis://198.18.1.250:6379/0', keyPrefix: 'xlb' });
+  t.deepEqual(b.redis, a.redis);
+  t.deepEqual(a.ha, {
+    nodeId: 'lb-a', pair: 'demo', leaseMs: 800, heartbeat: { interface: 'front', intervalMs: 100, misses: 3 },
+    keyFile: '/run/xlb/demo-ha.key', floating: [{ address: '198.18.1.1', prefixLength: 24, interface: 'back' }],
+  });
+  t.deepEqual(b.ha, { ...a.ha!, nodeId: 'lb-b' });
+  t.deepEqual(b.pool, a.pool, 'either node may seed Redis with the pool');
+  const [ping, web] = a.pool.services;
+  // In the client's own subnet (198.18.0.0/24): the client finds it by ARP, which only the active node answers.
+  t.deepEqual([ping.name, ping.vip, ping.protocol, ping.port], ['ping', '198.18.0.100', 'icmp', undefined]);
+  t.deepEqual(ping.backends.map((x) => x.address), ['198.18.1.11', '198.18.1.12', '198.18.1.13']);
   t.deepEqual([web.name, web.vip, web.protocol, web.port, web.scheduler, web.forwarding],
-    ['web', '198.18.100.10', 'tcp', 80, 'maglev', 'nat']);
+    ['web', '198.18.0.100', 'tcp', 80, 'maglev', 'nat']);
   t.deepEqual(web.health, { type: 'http', port: 8080, path: '/healthz', intervalMs: 500, timeoutMs: 300, rise: 2, fall: 2 });
-  t.deepEqual(web.backends.map((b) => `${b.address}:${b.port}`), ['198.18.1.11:8080', '198.18.1.12:8080', '198.18.1.13:8080']);
-  t.is(config.pool.services.length, 2);
+  t.deepEqual(web.backends.map((x) => `${x.address}:${x.port}`), ['198.18.1.11:8080', '198.18.1.12:8080', '198.18.1.13:8080']);
+  t.is(a.pool.services.length, 2);
 });
 
 test('the design\'s example config is valid', (t) => {
