@@ -12,6 +12,11 @@ for (const [name, value] of Object.entries(os.constants.errno)) {
   if (!ERRNO_NAMES.has(value)) ERRNO_NAMES.set(value, name);
 }
 
+/** The name of errno `n` ("ECONNREFUSED"), or "E<n>" for a number without one. */
+export function errnoName(n: number): string {
+  return ERRNO_NAMES.get(n) ?? `E${n}`;
+}
+
 /** A failed libbpf (or libc) call: `op` is the C function, `errno` positive, `code` its name (e.g. "EEXIST"). */
 export class BpfError extends Error {
   readonly op: string;
@@ -21,7 +26,7 @@ export class BpfError extends Error {
   readonly object: string | undefined;
 
   constructor(op: string, errno: number, options: { object?: string; detail?: string } = {}) {
-    const code = ERRNO_NAMES.get(errno) ?? `E${errno}`;
+    const code = errnoName(errno);
     const call = options.object === undefined ? op : `${op}(${options.object})`;
     const detail = options.detail === undefined ? '' : `: ${options.detail}`;
     super(`${call}: ${c.strerror(errno)} (${code})${detail}`);

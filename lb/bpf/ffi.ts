@@ -1,5 +1,6 @@
 // The raw libbpf and libc table (koffi), the kernel constants around it, and errno: the only module that imports
-// koffi. Everything else reaches native code through the typed wrappers of object.ts, ringbuf.ts and system.ts.
+// koffi. Everything else reaches native code through the typed wrappers of object.ts, ringbuf.ts, system.ts and
+// sockets.ts.
 //
 // Conventions of the C side, relied on throughout:
 // - libbpf 1.x calls that return int return -errno on failure; calls that return a pointer return NULL and set errno,
@@ -199,6 +200,48 @@ export const c = {
     mask: Buffer,
   ) => number,
   sched_getcpu: libc.func('int sched_getcpu(void)') as () => number,
+  setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)') as (
+    fd: number,
+    level: number,
+    name: number,
+    value: Buffer,
+    len: number,
+  ) => number,
+  getsockopt: libc.func('int getsockopt(int fd, int level, int name, void *value, _Inout_ uint32_t *len)') as (
+    fd: number,
+    level: number,
+    name: number,
+    value: Buffer,
+    len: [number],
+  ) => number,
+  connect: libc.func('int connect(int fd, const void *addr, uint32_t len)') as (fd: number, addr: Buffer, len: number) => number,
+  sendto: libc.func('long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)') as (
+    fd: number,
+    buf: Buffer,
+    len: number,
+    flags: number,
+    addr: Buffer | null,
+    addrlen: number,
+  ) => number,
+  recv: libc.func('long recv(int fd, void *buf, size_t len, int flags)') as (
+    fd: number,
+    buf: Buffer,
+    len: number,
+    flags: number,
+  ) => number,
+  epoll_create1: libc.func('int epoll_create1(int flags)') as (flags: number) => number,
+  epoll_ctl: libc.func('int epoll_ctl(int epfd, int op, int fd, void *event)') as (
+    epfd: number,
+    op: number,
+    fd: number,
+    event: Buffer | null,
+  ) => number,
+  epoll_wait: libc.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)') as (
+    epfd: number,
+    events: Buffer,
+    max: number,
+    timeout: number,
+  ) => number,
   /** syscall(2), for calls glibc has no wrapper for; the arguments after the number come as (type, value) pairs. */
   syscall: libc.func('long syscall(long number, ...)') as (number: number, ...typedArgs: unknown[]) => number,
 };
@@ -210,10 +253,46 @@ export const SYSCALL = {
 /** membarrier(2) MEMBARRIER_CMD_GLOBAL: returns after an RCU grace period (synchronize_rcu). */
 export const MEMBARRIER_CMD_GLOBAL = 1;
 
-/** socket(2) and ioctl(2) constants for interfaceMac (system.ts). */
-export const AF_INET = 2;
-export const SOCK_DGRAM = 2;
-export const SOCK_CLOEXEC = 0o2000000;
+/** socket(2) constants of Linux (the same on x86-64 and arm64), for the probes' sockets (sockets.ts) and interfaceMac
+ * (system.ts). */
+export const SOCK = {
+  AF_INET: 2,
+  STREAM: 1,
+  DGRAM: 2,
+  RAW: 3,
+  NONBLOCK: 0o4000,
+  CLOEXEC: 0o2000000,
+  IPPROTO_ICMP: 1,
+  SOL_SOCKET: 1,
+  SOL_RAW: 255,
+  SO_ERROR: 4,
+  SO_SNDBUF: 7,
+  SO_RCVBUF: 8,
+  SO_SNDBUFFORCE: 32,
+  SO_RCVBUFFORCE: 33,
+  /** SOL_RAW option of ICMP raw sockets: a 32-bit mask of the ICMP types not to deliver. */
+  ICMP_FILTER: 1,
+  MSG_DONTWAIT: 0x40,
+  MSG_NOSIGNAL: 0x4000,
+  /** sizeof(struct sockaddr_in) */
+  SOCKADDR_IN_SIZE: 16,
+} as const;
+
+export const EPOLL = {
+  CLOEXEC: 0o2000000,
+  CTL_ADD: 1,
+  CTL_DEL: 2,
+  CTL_MOD: 3,
+  IN: 0x1,
+  OUT: 0x4,
+  ERR: 0x8,
+  HUP: 0x10,
+  /** struct epoll_event: u32 events, then u64 data; packed (12 bytes) on x86-64 only. */
+  EVENT_SIZE: process.arch === 'x64' ? 12 : 16,
+  DATA_OFFSET: process.arch === 'x64' ? 4 : 8,
+} as const;
+
+/** ioctl(2) SIOCGIFHWADDR, for interfaceMac (system.ts). */
 export const SIOCGIFHWADDR = 0x8927;
 /** IFNAMSIZ: an interface name and its NUL; struct ifreq is that plus a 24-byte union. */
 export const IFNAMSIZ = 16;

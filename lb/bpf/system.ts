@@ -1,6 +1,6 @@
 // Native calls about the system around the maps and programs: interfaces, fds, XDP attachment, bpffs.
 import os from 'node:os';
-import { AF_INET, c, IFNAMSIZ, IFREQ_SIZE, MEMBARRIER_CMD_GLOBAL, SIOCGIFHWADDR, SOCK_CLOEXEC, SOCK_DGRAM, SYSCALL } from './ffi.js';
+import { c, IFNAMSIZ, IFREQ_SIZE, MEMBARRIER_CMD_GLOBAL, SIOCGIFHWADDR, SOCK, SYSCALL } from './ffi.js';
 import { BpfError, check, lastErrno } from './errors.js';
 
 const { EBADF, EINVAL, ENODEV, ENOENT, ENOSYS } = os.constants.errno;
@@ -22,7 +22,7 @@ export function interfaceMac(name: string): string {
   }
   const ifr = Buffer.alloc(IFREQ_SIZE);
   ifr.write(name, 0, 'utf8');
-  const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const fd = c.socket(SOCK.AF_INET, SOCK.DGRAM | SOCK.CLOEXEC, 0);
   if (fd < 0) throw new BpfError('socket', lastErrno(EINVAL), { object: 'AF_INET, SOCK_DGRAM' });
   try {
     if (c.ioctl(fd, SIOCGIFHWADDR, 'void *', ifr) < 0) throw new BpfError('ioctl', lastErrno(ENODEV), { object });

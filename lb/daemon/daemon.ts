@@ -31,6 +31,7 @@ import type { PoolUpdate } from '../../cluster/follower.js';
 import { DEFAULT_TUNING, redisConnector } from '../../cluster/connection.js';
 import { HaPair } from '../../cluster/ha/pair.js';
 import { attachAll, detachAll, programIdOn, refuseForeign, type AttachedInterface } from './attach.js';
+import { coalesced } from './coalesce.js';
 import { checkConfig, type ConfigInput } from './config-reader.js';
 import { EventFeed, toEvent } from './events.js';
 import { linkChanges, type LinkChange } from './links.js';
@@ -104,11 +105,21 @@ export class Daemon {
   private readonly monoToEpochMs = Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
   /** Every change of the maps goes through here, one at a time; a failed one does not block the next. */
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Plans the current pool and writes the difference. A sync asked for while another waits for its turn is that one:
+   * it plans from the health and next hops of its turn, so a burst of health changes costs one plan, not one each.
+   */
+  private readonly sync: () => Promise<void>;
   private done!: (code: number) => void;
   readonly finished = new Promise<number>((resolve) => (this.done = resolve));
 
   constructor(private config: Config, private readonly options: DaemonOptions, private readonly log: Logger) {
     this.pool = config.pool;
+    this.sync = coalesced((run) => this.serially(run), () => {
+      if (this.#state === 'stopping' || this.#state === 'stopped') return;
+      const writes = this.applyPlan(this.pool);
+      if (writes) this.log.debug({ writes }, 'maps updated');
+    });
     this.hops = new NextHops(config.node.interfaces, log.child({ module: 'nexthops' }));
     this.health = new HealthChecker({
       logger: log,
@@ -395,6 +406,7 @@ export class Daemon {
       pool,
       capacity: this.dp!.capacity,
       previous: this.allocation!,
+      reuse: this.current,
       // A standby plans with the active node's health view, so both build the same tables.
       isUp: (s, b) => (this.ha?.isUpView() ?? ((id: string) => this.health.isUp(id)))(backendId(s, b)),
       nextHop: (_s, b) => this.hops.get(b.address),
@@ -414,15 +426,6 @@ export class Daemon {
     this.current = next;
     if (this.config.ha) this.digest = planDigest(next);
     return writes;
-  }
-
-  /** Plans the current pool and writes the difference. */
-  private sync(): Promise<void> {
-    return this.serially(() => {
-      if (this.#state === 'stopping' || this.#state === 'stopped') return;
-      const writes = this.applyPlan(this.pool);
-      if (writes) this.log.debug({ writes }, 'maps updated');
-    });
   }
 
   /**

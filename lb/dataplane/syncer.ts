@@ -198,7 +198,7 @@ export class Syncer {
 
     // Every changed table into its idle slot, then every service value: no service switches before its table is whole.
     const services = new Map(plan.services.map((s) => [layout.serviceKey.encode(s.key).toString('hex'), s]));
-    const tables = this.batch(this.maps.tables);
+    const tables = this.tableBatch();
     const values = this.batch(this.maps.services);
     const fresh: Buffer[] = [];
     for (const [hex, s] of services) {
@@ -210,7 +210,7 @@ export class Syncer {
         const base = (s.id * 2 + slot) * this.tableSize;
         const before = live?.idle;
         s.table.forEach((backendIndex, i) => {
-          if (before?.[i] !== backendIndex) tables.add(layout.u32Key(base + i), layout.u32Key(backendIndex));
+          if (before?.[i] !== backendIndex) tables.add(base + i, backendIndex);
         });
       }
       const key = layout.serviceKey.encode(s.key);
@@ -363,6 +363,31 @@ export class Syncer {
     };
   }
 
+  /**
+   * Table entries (u32 slot -> u32 backend index) packed as they come, written a full batch at a time: a full pool is
+   * millions of entries, which as a Buffer for each key and value would hold hundreds of MB at once.
+   */
+  private tableBatch(): { add(slot: number, backendIndex: number): void; flush(): void } {
+    const keys = Buffer.alloc(this.batchEntries * 4);
+    const values = Buffer.alloc(this.batchEntries * 4);
+    let n = 0;
+    const flush = (): void => {
+      if (n === 0) return;
+      this.maps.tables.updateBatch(keys.subarray(0, n * 4), values.subarray(0, n * 4));
+      this.result.writes += n;
+      this.result.calls++;
+      n = 0;
+    };
+    return {
+      add: (slot, backendIndex) => {
+        keys.writeUInt32LE(slot, n * 4);
+        values.writeUInt32LE(backendIndex, n * 4);
+        if (++n === this.batchEntries) flush();
+      },
+      flush,
+    };
+  }
+
   private zero(map: ResettableMap, keys: Buffer[]): void {
     for (let i = 0; i < keys.length; i += this.batchEntries) {
       map.zero(keys.slice(i, i + this.batchEntries));
@@ -412,5 +437,5 @@ function keyed(keys: Buffer[]): Map<string, Buffer> {
 }
 
 function sameTable(a: number[], b: number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
+  return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
 }

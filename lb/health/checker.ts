@@ -1,10 +1,12 @@
 // Runs every backend's health probe on its interval and reports up/down transitions. The probe, the clock and the
-// timers are injected, so the scheduling is tested without sockets or real time.
+// timers are injected, so the scheduling is tested without sockets or real time. One timer serves every target: it is
+// armed for the earliest due (see due-queue.ts), so thousands of targets cost no timer each.
 import type { Logger } from 'pino';
 import type { HealthCheck } from '../../config/pool.js';
 import { fnv1a32 } from '../plan/maglev.js';
 import { healthCheckProblems } from '../../config/health.js';
 import { formatProblem } from '../../config/problem.js';
+import { DueQueue } from './due-queue.js';
 import { HealthCheckError, portOf, probe as defaultProbe, type Probe, type ProbeResult } from './probes.js';
 import { HealthStateMachine, type HealthState, type Transition } from './state.js';
 
@@ -51,6 +53,8 @@ const DEFAULTS = {
   clearTimer: (handle: unknown): void => clearTimeout(handle as NodeJS.Timeout),
 } satisfies Partial<HealthCheckerOptions>;
 
+/** A probe later than this share of its interval waits for its next turn (see HealthChecker). */
+const LATE_SHARE = 10;
 const NOT_PROBED = 'not probed yet';
 const NOT_CHECKED = 'no health check';
 
@@ -60,9 +64,9 @@ interface Entry {
   detail: string;
   checkedAt: number | undefined;
   since: number | undefined;
-  timer: unknown;
-  /** Set while a probe runs; a result that comes back after the entry was replaced or stopped is dropped. */
-  inflight: AbortController | undefined;
+  /** Aborted when the entry is retired: every probe of the entry gets its signal, so one in flight then ends. */
+  readonly controller: AbortController;
+  /** Replaced or stopped: not probed again, and a result that comes back after is dropped. */
   retired: boolean;
 }
 
@@ -99,7 +103,10 @@ function sameProbe(a: Target, b: Target): boolean {
 /**
  * Probes each target every `check.intervalMs`. Probes of one target never overlap: the next starts one interval after
  * the previous one started, or as soon as it finished if it took longer. First probes are spread over the interval by
- * a hash of the id, so many backends are not probed in one burst. `none` targets are never probed and always up.
+ * a hash of the id, so many backends are not probed in one burst, and they stay spread: when the checker falls behind
+ * (the event loop was busy) by more than a tenth of a target's interval, that target's probe waits for its next turn,
+ * one interval on, instead of joining a burst of every overdue probe at once. `none` targets are never probed and
+ * always up.
  *
  * Targets start up (see state.ts), so a backend that dies is out at most `fall` intervals after its first failed probe,
  * which comes within one interval of its death (with timeout <= interval).
@@ -112,6 +119,11 @@ export class HealthChecker {
   readonly #log: Logger;
   readonly #onChange: (id: string, up: boolean, detail: string) => void;
   readonly #entries = new Map<string, Entry>();
+  /** Entries waiting for their next probe; a retired one is dropped when it comes up. */
+  readonly #queue = new DueQueue<Entry>();
+  /** The one timer, armed for #timerAt: the earliest due of the queue. */
+  #timer: unknown;
+  #timerAt: number | undefined;
   #transitions = 0;
   #stopped = false;
 
@@ -166,8 +178,7 @@ export class HealthChecker {
         detail: none ? NOT_CHECKED : old?.detail ?? NOT_PROBED,
         checkedAt: old?.checkedAt,
         since: old?.since,
-        timer: undefined,
-        inflight: undefined,
+        controller: new AbortController(),
         retired: false,
       };
       this.#entries.set(id, entry);
@@ -206,39 +217,59 @@ export class HealthChecker {
     this.#stopped = true;
     for (const entry of this.#entries.values()) this.#retire(entry);
     this.#entries.clear();
+    this.#queue.clear();
+    this.#arm();
   }
 
   #retire(entry: Entry): void {
     entry.retired = true;
-    if (entry.timer !== undefined) this.#clearTimer(entry.timer);
-    entry.timer = undefined;
-    entry.inflight?.abort();
-    entry.inflight = undefined;
+    entry.controller.abort();
   }
 
   #schedule(entry: Entry, delayMs: number): void {
-    entry.timer = this.#setTimer(() => {
-      entry.timer = undefined;
-      void this.#run(entry);
-    }, delayMs);
+    this.#queue.push(entry, this.#now() + delayMs);
+    this.#arm();
+  }
+
+  /** Arms the one timer for the earliest due, unless it is armed for that or earlier; clears it when none is due. */
+  #arm(): void {
+    const next = this.#queue.peekDue();
+    if (this.#timer !== undefined && next !== undefined && this.#timerAt! <= next) return;
+    if (this.#timer !== undefined) this.#clearTimer(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = next;
+    if (next === undefined) return;
+    this.#timer = this.#setTimer(() => this.#fire(), Math.max(0, next - this.#now()));
+  }
+
+  /** Starts the probe of every entry due by now (or moves it to its next turn: see the class), then arms the timer. */
+  #fire(): void {
+    this.#timer = undefined;
+    const now = this.#now();
+    const late: [Entry, number][] = [];
+    for (let due = this.#queue.peekDue(); due !== undefined && due <= now; due = this.#queue.peekDue()) {
+      const entry = this.#queue.pop()!;
+      if (entry.retired) continue;
+      const interval = entry.target.check.intervalMs;
+      if (now - due > interval / LATE_SHARE) late.push([entry, due + Math.ceil((now - due) / interval) * interval]);
+      else void this.#run(entry);
+    }
+    for (const [entry, turn] of late) this.#queue.push(entry, turn);
+    this.#arm();
   }
 
   async #run(entry: Entry): Promise<void> {
-    if (entry.retired) return;
     const { target } = entry;
-    const controller = new AbortController();
-    entry.inflight = controller;
     const started = this.#now();
     let result: ProbeResult;
     try {
-      result = await this.#probe(target.check, target.address, target.port, controller.signal);
+      result = await this.#probe(target.check, target.address, target.port, entry.controller.signal);
     } catch (err) {
       // A check that cannot run (validated in setTargets, so a bug): count it as a failure and say so loudly.
       this.#log.error({ err, service: target.service, backend: target.id }, 'health probe could not run');
       result = { ok: false, detail: `probe error: ${err instanceof Error ? err.message : String(err)}` };
     }
-    if (entry.retired || entry.inflight !== controller) return;
-    entry.inflight = undefined;
+    if (entry.retired) return;
 
     const finished = this.#now();
     entry.detail = result.detail;

@@ -1,12 +1,16 @@
-// One health probe of one backend: the only I/O of health checking (ICMP via iputils ping, TCP connect, HTTP GET).
-import { spawn } from 'node:child_process';
-import http from 'node:http';
-import net from 'node:net';
+// One health probe of one backend: the entry to health checking's I/O (an ICMP echo through the one shared raw socket,
+// a TCP connect, an HTTP GET), each on a non-blocking socket read by the one SocketLoop: no process, thread or libuv
+// handle per probe.
 import type { ErrorCode } from '../../config/errors.js';
 import { probePort, probeTimeout } from '../../config/health.js';
 import type { HealthCheck } from '../../config/pool.js';
 import { parseHttpPath, parseIPv4 } from '../../config/values.js';
 import { XlbError } from '../errors.js';
+import { sockaddrIn } from '../bpf/sockets.js';
+import { connectOnce } from './connect.js';
+import { ipv4Number } from './echo.js';
+import { EchoSocket } from './icmp.js';
+import { SocketLoop, type Attempt } from './loop.js';
 
 export interface ProbeResult {
   ok: boolean;
@@ -14,20 +18,11 @@ export interface ProbeResult {
   detail: string;
 }
 
-export interface ProbeOptions {
-  /**
-   * The ping binary (iputils), called as `ping -n -c 1 -W <seconds> -q <address>`.
-   * @default 'ping' (looked up in PATH)
-   */
-  ping?: string;
-}
-
 export type Probe = (
   check: HealthCheck,
   address: string,
   port: number | undefined,
   signal?: AbortSignal,
-  options?: ProbeOptions,
 ) => Promise<ProbeResult>;
 
 export type HealthCheckErrorCode = Extract<
@@ -47,6 +42,15 @@ export class HealthCheckError extends XlbError {
 
 const USER_AGENT = 'xlb-health';
 
+/** Every probe's sockets are read by this loop; every ICMP probe goes through this socket. */
+const loop = new SocketLoop();
+const echoes = new EchoSocket(loop);
+
+/** What the probes hold now, for tests and the curious: sockets watched, echo requests outstanding. */
+export function probeSockets(): { watched: number; echoes: number } {
+  return { watched: loop.watched, echoes: echoes.outstanding };
+}
+
 /** The port a tcp/http check connects to: `check.port`, else the backend's. `what` begins the message. */
 export function portOf(check: HealthCheck, backendPort: number | undefined, what: string): number {
   const port = probePort(check, backendPort);
@@ -61,128 +65,77 @@ function pathOf(check: HealthCheck): string {
   return path.value;
 }
 
+/** What a probe of one check and one backend runs with, judged once (see judgedFor). */
+interface Judged {
+  type: HealthCheck['type'];
+  timeoutMs: number;
+  checkPort: number | undefined;
+  path: string | undefined;
+  address: string;
+  port: number | undefined;
+  attempt: Attempt;
+}
+
 /**
- * Probes `address` once with `check`. Resolves `{ ok: false }` for every way the backend can fail (refused, timed out,
- * bad status, ping without reply) and when `signal` aborts; rejects only with a HealthCheckError (a check that cannot
- * run). `port` is the backend's resolved port; `check.port` wins over it. The timeout covers the whole probe.
+ * Judgements by check object: the checker hands each target's own check to every probe of it, so a check is judged
+ * (and its packets' addresses and request encoded) once, not every second. A check whose fields, address or port
+ * differ from what was judged is judged again.
  */
-export const probe: Probe = async (check, address, port, signal, options = {}) => {
-  if (check.type === 'none') return { ok: true, detail: 'no health check' };
+const judged = new WeakMap<HealthCheck, Judged>();
+
+function judgedFor(check: HealthCheck, address: string, port: number | undefined): Judged {
+  const j = judged.get(check);
+  if (j !== undefined && j.type === check.type && j.timeoutMs === check.timeoutMs && j.checkPort === check.port &&
+    j.path === check.path && j.address === address && j.port === port) {
+    return j;
+  }
+  const fresh = judge(check, address, port);
+  judged.set(check, fresh);
+  return fresh;
+}
+
+/** @throws HealthCheckError */
+function judge(check: HealthCheck, address: string, port: number | undefined): Judged {
   const target = parseIPv4(address);
   if (!target.ok) throw new HealthCheckError('XLB_HEALTH_BAD_ADDRESS', `health check target: ${target.problem}`);
   const timeout = probeTimeout(check);
   if (!timeout.ok) throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `health check timeout: ${timeout.problem}`);
+  const base = { type: check.type, timeoutMs: check.timeoutMs, checkPort: check.port, path: check.path, address, port };
   switch (check.type) {
-    case 'icmp':
-      return run(check.timeoutMs, signal, (done) => pingOnce(options.ping ?? 'ping', address, check.timeoutMs, done));
+    case 'icmp': {
+      const to = ipv4Number(address);
+      return { ...base, attempt: (done) => echoes.echo(to, done) };
+    }
     case 'tcp': {
-      const p = portOf(check, port, 'health check');
-      return run(check.timeoutMs, signal, (done) => connectOnce(address, p, done));
+      const to = sockaddrIn(address, portOf(check, port, 'health check'));
+      return { ...base, attempt: (done) => connectOnce(loop, to, undefined, done) };
     }
     case 'http': {
       const p = portOf(check, port, 'health check');
-      const path = pathOf(check);
-      return run(check.timeoutMs, signal, (done) => getOnce(address, p, path, done));
+      const to = sockaddrIn(address, p);
+      const request = Buffer.from(`GET ${pathOf(check)} HTTP/1.1\r\nHost: ${address}:${p}\r\nUser-Agent: ${USER_AGENT}\r\n` +
+        'Connection: close\r\n\r\n', 'latin1');
+      return { ...base, attempt: (done) => connectOnce(loop, to, request, done) };
     }
     default:
       throw new HealthCheckError('XLB_HEALTH_BAD_CHECK', `unknown health check type "${(check as HealthCheck).type}"`);
   }
+}
+
+const NO_CHECK: ProbeResult = Object.freeze({ ok: true, detail: 'no health check' });
+
+/**
+ * Probes `address` once with `check`. Resolves `{ ok: false }` for every way the backend can fail (refused, timed out,
+ * bad status, no echo reply) and when `signal` aborts; rejects only with a HealthCheckError (a check that cannot
+ * run). `port` is the backend's resolved port; `check.port` wins over it. The timeout covers the whole probe.
+ */
+export const probe: Probe = (check, address, port, signal) => {
+  if (check.type === 'none') return Promise.resolve(NO_CHECK);
+  let j: Judged;
+  try {
+    j = judgedFor(check, address, port);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return loop.run(j.timeoutMs, signal, j.attempt);
 };
-
-/** Starts an attempt and returns its cleanup; the attempt calls `done` once with its result. */
-type Attempt = (done: (result: ProbeResult) => void) => () => void;
-
-/** Runs `attempt` under a timeout and an abort signal; the first of result, timeout or abort wins, then cleans up. */
-function run(timeoutMs: number, signal: AbortSignal | undefined, attempt: Attempt): Promise<ProbeResult> {
-  if (signal?.aborted) return Promise.resolve({ ok: false, detail: 'aborted' });
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    let cleanup: (() => void) | undefined;
-    const finish = (result: ProbeResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      cleanup?.();
-      resolve(result);
-    };
-    const onAbort = (): void => finish({ ok: false, detail: 'aborted' });
-    const timer = setTimeout(() => finish({ ok: false, detail: `timeout after ${timeoutMs}ms` }), timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      cleanup = attempt(finish);
-    } catch (err) {
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      reject(err);
-      return;
-    }
-    if (settled) cleanup(); // the attempt finished synchronously, before its cleanup existed
-  });
-}
-
-/** "connect ECONNREFUSED", "read ECONNRESET", "HPE_INVALID_CONSTANT: Parse Error: ..." */
-function describe(err: NodeJS.ErrnoException): string {
-  if (err.syscall !== undefined && err.code !== undefined) return `${err.syscall} ${err.code}`;
-  if (err.code !== undefined) return `${err.code}: ${err.message}`;
-  return err.message;
-}
-
-function pingOnce(bin: string, address: string, timeoutMs: number, done: (r: ProbeResult) => void): () => void {
-  // -W takes whole seconds: round up, and let run()'s timer kill the child at timeoutMs for sub-second timeouts.
-  const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
-  const child = spawn(bin, ['-n', '-c', '1', '-W', String(seconds), '-q', address], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    if (stderr.length < 512) stderr += chunk;
-  });
-  child.on('error', (err) => done({ ok: false, detail: `spawn ${bin}: ${describe(err)}` }));
-  child.on('close', (code, signal) => {
-    if (code === 0) done({ ok: true, detail: 'echo reply' });
-    else if (code === 1) done({ ok: false, detail: 'no echo reply' });
-    else {
-      const why = stderr.trim().split('\n')[0] ?? '';
-      const status = code === null ? `killed by ${signal}` : `exit ${code}`;
-      done({ ok: false, detail: why ? `ping ${status}: ${why}` : `ping ${status}` });
-    }
-  });
-  return () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-}
-
-function connectOnce(address: string, port: number, done: (r: ProbeResult) => void): () => void {
-  const socket = net.connect({ host: address, port });
-  socket.once('connect', () => done({ ok: true, detail: 'connected' }));
-  socket.on('error', (err) => done({ ok: false, detail: describe(err) }));
-  return () => {
-    socket.destroy();
-  };
-}
-
-function getOnce(address: string, port: number, path: string, done: (r: ProbeResult) => void): () => void {
-  const req = http.request({
-    host: address,
-    port,
-    path,
-    method: 'GET',
-    agent: false,
-    headers: { 'User-Agent': USER_AGENT },
-  });
-  req.once('response', (res) => {
-    res.on('error', () => {}); // the body is not wanted: its end, cut short by the cleanup, is no error of ours
-    res.resume();
-    const status = res.statusCode ?? 0;
-    // The status line is the answer; the body is not read (the socket is destroyed by the cleanup).
-    done({ ok: status >= 200 && status <= 399, detail: `HTTP ${status}` });
-  });
-  req.on('error', (err) => done({ ok: false, detail: describe(err) }));
-  req.end();
-  return () => {
-    req.destroy();
-  };
-}

@@ -53,6 +53,11 @@ export interface PlanInput {
    * whether ARP for them, and for the VIPs, is answered now.
    */
   floating?: readonly OwnedAddress[];
+  /**
+   * The plan this one follows (the daemon's current one): a service whose table would come out the same (same
+   * scheduler, table size and usable backends) keeps that plan's table, so a health change rebuilds one table, not all.
+   */
+  reuse?: Plan;
 }
 
 /** An address the data plane answers ARP for, and on which interface (ifindex; 0: any). */
@@ -179,6 +184,7 @@ function planOnce(input: PlanInput): Plan {
   if (allowCount > capacity.prefixes) {
     throw new PlanError(`too many allow entries over all services: ${allowCount}, the data plane holds ${capacity.prefixes}`);
   }
+  const reusable = new Map(input.reuse?.services.map((p) => [p.name, p.table]));
   const gens = new Map(previous.gens);
   const backends: PlannedBackend[] = [];
   const planned: PlannedService[] = [];
@@ -227,7 +233,7 @@ function planOnce(input: PlanInput): Plan {
       key: { vip: s.vip, port: s.protocol === 'icmp' ? 0 : s.port!, proto: PROTO[s.protocol] },
       id: sid,
       flags,
-      table: schedule(s, usable, capacity.tableSize),
+      table: schedule(s, usable, capacity.tableSize, reusable.get(s.name)),
     });
   }
 
@@ -268,13 +274,21 @@ function owned(vips: readonly string[], floating: readonly OwnedAddress[], capac
   return [...byAddress.values()].sort((a, b) => compare(a.address, b.address));
 }
 
-function schedule(s: ServiceSpec, usable: { index: number; key: string; weight: number }[], tableSize: number): number[] {
-  if (usable.length === 0) return [];
+/** What a table is made from, by table: a table made from the same is the same (see PlanInput.reuse). */
+const madeFrom = new WeakMap<number[], string>();
+
+function schedule(
+  s: ServiceSpec, usable: { index: number; key: string; weight: number }[], tableSize: number, before?: number[],
+): number[] {
+  const from = `${s.scheduler} ${tableSize} ${usable.map((u) => `${u.index} ${u.key} ${u.weight}`).join(',')}`;
+  if (before !== undefined && madeFrom.get(before) === from) return before;
   // Maglev orders by key, not by pool order, so two nodes agree however their pools are listed.
-  const picks = s.scheduler === 'maglev'
+  const picks = usable.length === 0 ? [] : s.scheduler === 'maglev'
     ? maglevTable(usable, tableSize)
     : weightedRing(usable.map((u) => u.weight), tableSize);
-  return picks.map((i) => usable[i].index);
+  const table = picks.map((i) => usable[i].index);
+  madeFrom.set(table, from);
+  return table;
 }
 
 /** Code-point order: the same on every node, unlike localeCompare. */

@@ -4,7 +4,10 @@
 //  sw ns: br0 with ports plb, pb1..pbN --veth-- backend ns bK [eth0 198.18.1.(10+K)/24], K = 1..N
 //
 // The client routes the VIP net 198.18.100.0/24 (and the backend net) via the LB's front address, so nobody answers
-// ARP for VIPs; backends route everything via the LB, so NAT replies come back through it. The LB forwards as a plain
+// ARP for VIPs; backends route everything via the LB, so NAT replies come back through it. With `backendNet` (e.g.
+// 198.18.16.0/20), b1 also answers for every address of that prefix (a local route on its lo: ICMP echo, and its
+// server's TCP/HTTP on 0.0.0.0), which the LBs (and a single LB's client) reach through b1: thousands of backend
+// addresses behind one next hop, in one namespace. The LB forwards as a plain
 // router until someone attaches xlb to front/back. Interface names inside each namespace are fixed; namespace names
 // are "<prefix>-client", "-lb", "-sw", "-b1".."-bN".
 //
@@ -73,6 +76,8 @@ export interface LabOptions {
   dsrVips?: string[];
   /** Start a backend-server in every backend. Default true. */
   servers?: boolean;
+  /** A prefix inside 198.18.0.0/15, apart from the lab's own nets, that b1 answers for at every address. */
+  backendNet?: string;
 }
 
 export interface ExecOptions {
@@ -121,6 +126,9 @@ export class Lab {
   /** "b1".."bN": the backends' names, as their servers report them. */
   readonly backendNames: string[];
 
+  /** The prefix b1 answers for at every address (LabOptions.backendNet), if any. */
+  readonly backendNet: string | undefined;
+
   private readonly dsrVips: string[];
   private mountNs?: MountNamespace;
   private readonly created: string[] = [];
@@ -128,9 +136,10 @@ export class Lab {
   private readonly servers: (ChildProcess | undefined)[];
   private destroying?: Promise<void>;
 
-  private constructor(prefix: string, count: number, dsrVips: string[], readonly pair: boolean) {
+  private constructor(prefix: string, count: number, dsrVips: string[], readonly pair: boolean, backendNet?: string) {
     this.prefix = prefix;
     this.dsrVips = dsrVips;
+    this.backendNet = backendNet;
     const ids = Array.from({ length: count }, (_, i) => i + 1);
     this.backendNames = ids.map((k) => `b${k}`);
     this.ns = {
@@ -179,8 +188,9 @@ export class Lab {
     if (!PREFIX_RE.test(prefix)) throw new RangeError(`lab: bad prefix ${JSON.stringify(prefix)}`);
     const dsrVips = options.dsrVips ?? [];
     for (const vip of dsrVips) if (!isIPv4(vip)) throw new RangeError(`lab: bad DSR VIP ${JSON.stringify(vip)}`);
+    if (options.backendNet !== undefined) checkBackendNet(options.backendNet);
 
-    const lab = new Lab(prefix, count, dsrVips, options.pair ?? false);
+    const lab = new Lab(prefix, count, dsrVips, options.pair ?? false, options.backendNet);
     live.add(lab);
     try {
       await lab.build();
@@ -464,6 +474,52 @@ export class Lab {
       await this.txOff(ns, I.backend);
       await this.txOff(sw, port);
     }
+    if (this.backendNet !== undefined) {
+      const net = this.backendNet;
+      const via = a.backends[0]!;
+      await ipBatch(this.ns.backends[0]!, [`route add local ${net} dev lo`]);
+      for (const lb of this.lbs) await ipBatch(lb.ns, [`route add ${net} via ${via}`]);
+      // A pair's client has no routes (its VIPs are on its own subnet), so only a single LB's client gets one.
+      if (!this.pair) await ipBatch(this.ns.client, [`route add ${net} via ${a.lbFront}`]);
+    }
+  }
+}
+
+/** The addresses of `net` (a.b.c.d/len) in order, from its first: what a lab's backendNet offers as backends. */
+export function addressesIn(net: string, count: number): string[] {
+  const { base, size } = parseNet(net);
+  if (!Number.isInteger(count) || count < 0 || count > size) throw new RangeError(`lab: ${net} has no ${count} addresses`);
+  return Array.from({ length: count }, (_, i) => {
+    const n = base + i;
+    return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+  });
+}
+
+function parseNet(net: string): { base: number; size: number } {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(net);
+  const octets = m ? m.slice(1, 5).map(Number) : [];
+  const len = m ? Number(m[5]) : NaN;
+  if (!m || octets.some((o) => o > 255) || !(len >= 0 && len <= 32)) throw new RangeError(`lab: bad prefix ${JSON.stringify(net)}`);
+  const address = octets.reduce((n, o) => n * 256 + o, 0);
+  const size = 2 ** (32 - len);
+  if (address % size !== 0) throw new RangeError(`lab: ${net} has host bits set`);
+  return { base: address, size };
+}
+
+/** A backendNet must be ours (198.18.0.0/15) and apart from the client, backend and VIP nets the lab routes. */
+function checkBackendNet(net: string): void {
+  const { base, size } = parseNet(net);
+  const inside = (n: string) => {
+    const p = parseNet(n);
+    return base >= p.base && base + size <= p.base + p.size;
+  };
+  const overlaps = (n: string) => {
+    const p = parseNet(n);
+    return base < p.base + p.size && p.base < base + size;
+  };
+  if (!inside('198.18.0.0/15')) throw new RangeError(`lab: backendNet ${net} is not inside 198.18.0.0/15`);
+  for (const own of ['198.18.0.0/24', '198.18.1.0/24', VIP_NET]) {
+    if (overlaps(own)) throw new RangeError(`lab: backendNet ${net} overlaps the lab's ${own}`);
   }
 }
 

@@ -116,9 +116,10 @@ test('Redis stopped: forwarding goes on, an edit fails at once with XLB_REDIS_UN
   pool.deny = ['192.0.2.0/24'];
   await redis.must('SET', 'xlb:pool', JSON.stringify(pool));
   await redis.must('INCR', 'xlb:pool:version');
-  const s = await eventually('the change made meanwhile applied', 20_000, async () => {
+  // SET and INCR are two commands: the daemon may read the new pool under the old version first, then the version.
+  const s = await eventually('the change made meanwhile applied, at version 2', 20_000, async () => {
     const st = await node.status();
-    return st.deny.includes('192.0.2.0/24') ? st : undefined;
+    return st.deny.includes('192.0.2.0/24') && st.redis?.version === 2 ? st : undefined;
   });
   t.like(s.redis, { state: 'synced', version: 2 });
   const r = await flood;

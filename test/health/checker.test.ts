@@ -7,7 +7,8 @@ import type { HealthCheck } from '../../config/pool.js';
 
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Timers on a fake clock; advance() fires them in time order and lets promises settle after each. */
+/** Timers on a fake clock; advance() fires them in time order (late, if `now` was moved past them) and lets promises
+ * settle after each. */
 class FakeClock {
   now = 1_000_000;
   #timers = new Map<number, { at: number; fn: () => void }>();
@@ -37,7 +38,8 @@ class FakeClock {
       }
       if (due === undefined) break;
       this.#timers.delete(due[0]);
-      this.now = due[1].at;
+      // Never back: a test may move `now` on by hand, as a busy event loop that fires its timers late.
+      this.now = Math.max(this.now, due[1].at);
       due[1].fn();
     }
     this.now = end;
@@ -314,6 +316,42 @@ test('first probes are spread over the interval, deterministically', async (t) =
   for (const o of offsets) buckets[Math.floor(o / 100)]!++;
   t.true(Math.max(...buckets) <= 25, `per 100ms: ${buckets.join(' ')}`);
   t.true(new Set(offsets).size >= 80);
+});
+
+test('thousands of targets share one timer', async (t) => {
+  const { clock, backends, checker } = setup();
+  const targets = Array.from({ length: 2000 }, (_, i) => target(`198.18.${16 + (i >> 8)}.${i & 255}`));
+  checker.setTargets(targets);
+  t.is(clock.pending, 1);
+  await clock.advance(4999); // first probes within [0, 1000): each target's fifth probe is due before 5000
+  t.is(clock.pending, 1);
+  t.is(backends.calls.length, 5 * 2000, 'every target probed once per interval');
+  checker.setTargets(targets.slice(0, 10));
+  await clock.advance(2000);
+  t.is(clock.pending, 1);
+  checker.stop();
+  t.is(clock.pending, 0);
+});
+
+test('after the checker fell behind, overdue probes keep their turns instead of starting all at once', async (t) => {
+  const { clock, backends, checker } = setup();
+  const targets = Array.from({ length: 200 }, (_, i) => target(`198.18.${1 + (i >> 6)}.${10 + (i & 63)}`));
+  checker.setTargets(targets);
+  await clock.advance(2000);
+  const before = backends.calls.length;
+  // The event loop was busy for 3 s: no timer fired meanwhile.
+  clock.now += 3000;
+  const stalledAt = clock.now;
+  await clock.advance(0);
+  const burst = backends.calls.length - before;
+  t.true(burst <= 200 / 10 + 10, `${burst} probes started at once`);
+  await clock.advance(1000);
+  const after = backends.calls.filter((c) => c.start > stalledAt);
+  const perTarget = new Map<string, number>();
+  for (const c of [...after, ...backends.calls.slice(before, before + burst)]) perTarget.set(c.address, (perTarget.get(c.address) ?? 0) + 1);
+  t.is(perTarget.size, 200, 'every target probed again within one interval');
+  t.true([...perTarget.values()].every((n) => n === 1), 'once each');
+  checker.stop();
 });
 
 test('none targets are never probed and always up', async (t) => {

@@ -1,11 +1,9 @@
-// Real sockets and a real ping, on 127.0.0.1 only: nothing here sends a packet off the machine.
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+// Real sockets on 127.0.0.1 only: nothing here sends a packet off the machine. ICMP against real addresses in network
+// namespaces (replies, timeouts, ICMP errors, many at once, aborts and fds) is in icmp.test.ts.
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { HealthCheckError, probe } from '../../lb/health/probes.js';
+import { HealthCheckError, probe, probeSockets } from '../../lb/health/probes.js';
 import type { HealthCheck } from '../../config/pool.js';
 
 const LOCAL = '127.0.0.1';
@@ -161,7 +159,7 @@ for (const path of ['healthz', '/a b', '/x\r\nHost: evil']) {
   });
 }
 
-test('a target that is not an IP address is refused (never passed to ping as an option)', async (t) => {
+test('a target that is not an IP address is refused (never sent anything)', async (t) => {
   const err = await t.throwsAsync(probe(check({ type: 'icmp' }), '-f', undefined), { instanceOf: HealthCheckError });
   t.is(err?.code, 'XLB_HEALTH_BAD_ADDRESS');
 });
@@ -170,65 +168,37 @@ test('icmp: 127.0.0.1 answers', async (t) => {
   t.deepEqual(await probe(check({ type: 'icmp', timeoutMs: 2000 }), LOCAL, undefined), { ok: true, detail: 'echo reply' });
 });
 
-/** A stand-in for ping: a shell script in a temp dir, removed at teardown. */
-async function fakePing(t: ExecutionContext, body: string): Promise<{ bin: string; dir: string }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'xlb-health-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const bin = path.join(dir, 'ping');
-  await writeFile(bin, `#!/bin/sh\n${body}\n`);
-  await chmod(bin, 0o755);
-  return { bin, dir };
-}
-
-for (const [timeoutMs, seconds] of [[300, '1'], [1000, '1'], [1500, '2']] as const) {
-  test(`icmp: ping is called with -n -c 1 -W ${seconds} -q for a ${timeoutMs}ms timeout`, async (t) => {
-    const { bin, dir } = await fakePing(t, `printf '%s\\n' "$@" > "$(dirname "$0")/args"`);
-    const result = await probe(check({ type: 'icmp', timeoutMs }), LOCAL, undefined, undefined, { ping: bin });
-    t.deepEqual(result, { ok: true, detail: 'echo reply' });
-    const args = (await readFile(path.join(dir, 'args'), 'utf8')).trimEnd().split('\n');
-    t.deepEqual(args, ['-n', '-c', '1', '-W', seconds, '-q', LOCAL]);
+test('http: an interim 103 answer is passed over for the final status', async (t) => {
+  const { port } = await httpServer(t, (res) => {
+    res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+    res.writeHead(503).end();
   });
-}
+  t.deepEqual(await probe(check({ type: 'http' }), LOCAL, port), { ok: false, detail: 'HTTP 503' });
+});
 
-test('icmp: no reply (exit 1) is down', async (t) => {
-  const { bin } = await fakePing(t, 'exit 1');
-  t.deepEqual(await probe(check({ type: 'icmp' }), LOCAL, undefined, undefined, { ping: bin }), {
+test('http: a connection closed before any answer is down, and says so', async (t) => {
+  const port = await listen(t, net.createServer((s) => s.resume().end()));
+  t.deepEqual(await probe(check({ type: 'http' }), LOCAL, port), {
     ok: false,
-    detail: 'no echo reply',
+    detail: 'connection closed before an HTTP status line',
   });
 });
 
-test('icmp: a ping error (exit 2) is down and says why', async (t) => {
-  const { bin } = await fakePing(t, 'echo "ping: connect: Network is unreachable" >&2; exit 2');
-  t.deepEqual(await probe(check({ type: 'icmp' }), LOCAL, undefined, undefined, { ping: bin }), {
-    ok: false,
-    detail: 'ping exit 2: ping: connect: Network is unreachable',
-  });
-});
-
-test('icmp: a ping that hangs is killed at a sub-second timeout', async (t) => {
-  const { bin, dir } = await fakePing(t, 'echo $$ > "$(dirname "$0")/pid"; exec sleep 30');
-  const started = Date.now();
-  const result = await probe(check({ type: 'icmp', timeoutMs: 300 }), LOCAL, undefined, undefined, { ping: bin });
-  const took = Date.now() - started;
-  t.deepEqual(result, { ok: false, detail: 'timeout after 300ms' });
-  t.true(took < 300 + MARGIN_MS, `took ${took}ms`);
-  const pid = Number(await readFile(path.join(dir, 'pid'), 'utf8'));
-  // The child was SIGKILLed; give the kernel a moment to reap it, then it must be gone.
-  let alive = true;
-  for (let i = 0; i < 50 && alive; i++) {
-    try {
-      process.kill(pid, 0);
-      await new Promise((r) => setTimeout(r, 20));
-    } catch {
-      alive = false;
-    }
-  }
-  t.false(alive, `ping stand-in ${pid} still running`);
-});
-
-test('icmp: a missing ping binary is down, not a crash', async (t) => {
-  const result = await probe(check({ type: 'icmp' }), LOCAL, undefined, undefined, { ping: '/nonexistent/ping' });
-  t.false(result.ok);
-  t.regex(result.detail, /ENOENT/);
+// Serial: no other test's probes run meanwhile.
+test.serial('probes that ended, aborted or timed out hold no socket', async (t) => {
+  const { port } = await httpServer(t, (res) => res.writeHead(200).end());
+  const silent = await httpServer(t, () => {});
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 50);
+  const results = await Promise.all([
+    probe(check({ type: 'http' }), LOCAL, port),
+    probe(check({ type: 'tcp' }), LOCAL, port),
+    probe(check({ type: 'icmp' }), LOCAL, undefined),
+    probe(check({ type: 'http', timeoutMs: 200 }), LOCAL, silent.port),
+    probe(check({ type: 'http', timeoutMs: 30_000 }), LOCAL, silent.port, controller.signal),
+    probe(check({ type: 'tcp' }), LOCAL, await closedPort()),
+  ]);
+  t.deepEqual(results.map((r) => r.detail), ['HTTP 200', 'connected', 'echo reply', 'timeout after 200ms', 'aborted',
+    'connect ECONNREFUSED']);
+  t.deepEqual(probeSockets(), { watched: 0, echoes: 0 });
 });

@@ -4,7 +4,9 @@ import { existsSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { BACKEND_HTTP_PORT, BACKEND_UDP_PORT, Lab, labCleanupOnExit, listNamespaces, removeStaleLabs } from '../../scripts/lab/lab.js';
+import {
+  addressesIn, BACKEND_HTTP_PORT, BACKEND_UDP_PORT, Lab, labCleanupOnExit, listNamespaces, removeStaleLabs,
+} from '../../scripts/lab/lab.js';
 
 const FLOOR_OBJ = fileURLToPath(new URL('../../bpf/floor.o', import.meta.url)); // returns XDP_TX for every frame
 
@@ -194,6 +196,21 @@ test('dsrVips: backends hold the VIPs on lo and do not answer ARP for them', asy
   }
 });
 
+test('backendNet: b1 answers for every address of the net (ICMP, HTTP), reached through the LB', async (t) => {
+  const lab = await createLab(t, { backends: 2, backendNet: '198.18.16.0/22' });
+  const all = addressesIn('198.18.16.0/22', 1024);
+  const last = all.at(-1)!;
+  for (const address of [all[0]!, last]) {
+    const ping = await lab.exec(lab.ns.client, ['ping', '-n', '-c', '1', '-W', '5', address]);
+    t.is(ping.code, 0, `ping ${address}: ${ping.stdout}${ping.stderr}`);
+    t.is((await get(lab, `http://${address}:${BACKEND_HTTP_PORT}/`)).body, 'b1\n');
+  }
+  const route = await lab.exec(lab.ns.lb, ['ip', '-o', 'route', 'get', last]);
+  t.regex(route.stdout, new RegExp(`via ${lab.addresses.backends[0]!.replace(/\./g, '\\.')} dev back`));
+  t.deepEqual(addressesIn('198.18.16.0/30', 4), ['198.18.16.0', '198.18.16.1', '198.18.16.2', '198.18.16.3']);
+  t.throws(() => addressesIn('198.18.16.0/30', 5), { instanceOf: RangeError });
+});
+
 test('a failure in the middle of create removes what was built', async (t) => {
   const prefix = `xlbf${randomBytes(2).toString('hex')}`;
   const squatter = `${prefix}-b2`; // makes `ip netns add` fail for the second backend
@@ -210,6 +227,12 @@ test('bad options are refused before anything is built', async (t) => {
   await t.throwsAsync(Lab.create({ prefix, backends: 0 }), { instanceOf: RangeError });
   await t.throwsAsync(Lab.create({ prefix, dsrVips: ['nope'] }), { instanceOf: RangeError });
   await t.throwsAsync(Lab.create({ prefix: 'bad-prefix' }), { instanceOf: RangeError });
+  for (const [backendNet, why] of [
+    ['198.18.16.0', /bad prefix/], ['198.18.16.1/24', /host bits/], ['10.0.0.0/8', /not inside 198\.18\.0\.0\/15/],
+    ['198.18.0.0/16', /overlaps/], ['198.18.100.128/25', /overlaps/], ['198.18.16.0/33', /bad prefix/],
+  ] as const) {
+    await t.throwsAsync(Lab.create({ prefix, backendNet }), { instanceOf: RangeError, message: why }, backendNet);
+  }
   t.deepEqual(await withPrefix(prefix), []);
 });
 

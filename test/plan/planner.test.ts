@@ -55,6 +55,25 @@ test('down, unreachable, drained and weight-0 backends stay in the backend map b
   t.deepEqual(p.services[0].table, [only]);
 });
 
+test('a plan that follows another keeps the tables that come out the same, and builds the others as a fresh plan would', (t) => {
+  const backends = ['198.18.1.11', '198.18.1.12', '198.18.1.13'];
+  const p = pool(web(backends, { scheduler: 'maglev' }), service({ name: 'api', protocol: 'tcp', port: 81 }, backends));
+  const first = plan(input(p));
+  const table = (q: ReturnType<typeof plan>, name: string) => q.services.find((s) => s.name === name)!.table;
+  const down = (_s: unknown, b: { address: string }) => b.address !== '198.18.1.12';
+  const next = plan(input(p, { previous: first.allocation, reuse: first, isUp: (s, b) => s.name !== 'web' || down(s, b) }));
+  const fresh = plan(input(p, { previous: first.allocation, isUp: (s, b) => s.name !== 'web' || down(s, b) }));
+  t.is(table(next, 'api'), table(first, 'api'), 'api\'s backends did not change: its table is the same array');
+  t.not(table(next, 'web'), table(first, 'web'));
+  t.deepEqual(table(next, 'web'), table(fresh, 'web'));
+  t.notDeepEqual(table(next, 'web'), table(first, 'web'));
+  // The same backends, but a table of another size (or another scheduler): not the same table.
+  const bigger = plan(input(p, { previous: first.allocation, reuse: first, capacity: { ...CAPACITY, tableSize: 257 } }));
+  t.is(table(bigger, 'web').length, 257);
+  const rr = pool(web(backends), service({ name: 'api', protocol: 'tcp', port: 81 }, backends));
+  t.deepEqual(table(plan(input(rr, { previous: first.allocation, reuse: first })), 'web'), table(plan(input(rr, { previous: first.allocation })), 'web'));
+});
+
 // An rr ring follows the pool's order (that is the rotation operators configure); a Maglev table does not depend on it.
 test('two planners build identical tables from the same pool, and Maglev ones whatever the backend order', (t) => {
   const backends = ['198.18.1.11', '198.18.1.12', '198.18.1.13', '198.18.1.14'];
