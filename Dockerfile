@@ -24,5 +24,6 @@ WORKDIR /opt/xlb
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules node_modules
 COPY --from=build /src/dist dist
-ENTRYPOINT ["node", "/opt/xlb/dist/lb/cli/lbctl.js"]
+# The executable itself: its first line gives node the heap settings the daemon is measured with.
+ENTRYPOINT ["/opt/xlb/dist/lb/cli/lbctl.js"]
 CMD ["daemon", "-c", "/etc/xlb/xlb.yaml"]

@@ -101,8 +101,9 @@ test('docker-compose.yml: each node has what XDP needs (capabilities, memlock, b
 
 test('docker-compose.yml: each node runs `lbctl daemon -c` on its own config, and the configs pass `lbctl config check`', (t) => {
   const c = compose();
-  const entry = readFileSync(repo('Dockerfile'), 'utf8').match(/^ENTRYPOINT \["node", "([^"]+)"\]/m)?.[1];
-  t.is(entry, '/opt/xlb/dist/lb/cli/lbctl.js', 'the image runs lbctl');
+  const entry = readFileSync(repo('Dockerfile'), 'utf8').match(/^ENTRYPOINT \["([^"]+)"\]/m)?.[1];
+  t.is(entry, '/opt/xlb/dist/lb/cli/lbctl.js', 'the image runs lbctl as an executable (its first line sets the heap flags)');
+  t.regex(readFileSync(repo('lb/cli/lbctl.ts'), 'utf8').split('\n')[0]!, /^#!\/usr\/bin\/env -S node --max-semi-space-size=/);
   const redisArgs = c.services.redis!.command ?? [];
   const arg = (flag: string) => redisArgs[redisArgs.indexOf(flag) + 1];
   const configs = NODES.map((name) => {
