@@ -121,7 +121,9 @@ test('backend add (with a weight) and remove; drain and undrain', async (t) => {
     return b?.mac ? b : undefined;
   });
   t.like(added, { port: BACKEND_HTTP_PORT, weight: 3, drained: false, health: 'up', mac: lab.macs.backends[3] });
-  // rr with weights 1, 1, 1, 3: b4 takes half of the new flows.
+  // Status shows the resolved next hop before the plan that puts b4 in the table has run: wait for b4's traffic.
+  await eventually('b4 in the table', 10_000, async () => ((await httpBurst(lab, 6)).counts.b4 ?? 0) > 0);
+  // rr with weights 1, 1, 1, 3: b4 takes half of the new flows (24 is four turns of the ring, from wherever it stands).
   const withB4 = await httpBurst(lab, 24);
   t.deepEqual(withB4.errors, []);
   t.is(withB4.counts.b4, 12, JSON.stringify(withB4.counts));
