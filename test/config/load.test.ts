@@ -1,5 +1,5 @@
-import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import test, { type ExecutionContext } from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -549,10 +549,15 @@ services:
   t.deepEqual(config?.pool.services[1].backends[1], { address: '198.18.1.12', port: 8080, weight: 2, mac: '02:00:00:00:01:12', drained: false });
 });
 
-const scratch = (): string => mkdtempSync(join(tmpdir(), 'xlb-config-'));
+/** A directory of the test's own, removed when it ends. */
+function scratch(t: ExecutionContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'xlb-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 test('loadConfigFile: a missing file is XLB_CONFIG_UNREADABLE with the OS error', (t) => {
-  const path = join(scratch(), 'missing.yaml');
+  const path = join(scratch(t), 'missing.yaml');
   const err = t.throws(() => loadConfigFile(path), { instanceOf: ConfigError });
   t.is(err?.code, 'XLB_CONFIG_UNREADABLE');
   t.is(err?.message, `${path}: cannot read the config: ENOENT: no such file or directory, open '${path}'`);
@@ -561,14 +566,14 @@ test('loadConfigFile: a missing file is XLB_CONFIG_UNREADABLE with the OS error'
 });
 
 test('loadConfigFile: a directory is XLB_CONFIG_UNREADABLE', (t) => {
-  const dir = scratch();
+  const dir = scratch(t);
   const err = t.throws(() => loadConfigFile(dir), { instanceOf: ConfigError });
   t.is(err?.code, 'XLB_CONFIG_UNREADABLE');
   t.regex(err?.message ?? '', /: cannot read the config: EISDIR/);
 });
 
 test('loadConfigFile: an invalid file is XLB_CONFIG_INVALID listing every problem', (t) => {
-  const path = join(scratch(), 'bad.yaml');
+  const path = join(scratch(t), 'bad.yaml');
   writeFileSync(path, 'node: { interfaces: [] }\nservices: [{ name: web, vip: 1.2.3, protocol: icmp }]\n');
   const err = t.throws(() => loadConfigFile(path), { instanceOf: ConfigError });
   t.is(err?.code, 'XLB_CONFIG_INVALID');
@@ -586,14 +591,14 @@ test('loadConfigFile: an invalid file is XLB_CONFIG_INVALID listing every proble
 });
 
 test('loadConfigFile: one problem is "1 problem"', (t) => {
-  const path = join(scratch(), 'bad.yaml');
+  const path = join(scratch(t), 'bad.yaml');
   writeFileSync(path, 'node: { interfaces: [eth0], xdp_mode: fast }\n');
   const err = t.throws(() => loadConfigFile(path), { instanceOf: ConfigError });
   t.is(err?.message.split('\n')[0], `${path}: 1 problem`);
 });
 
 test('loadConfigFile: a valid file gives its config', (t) => {
-  const path = join(scratch(), 'good.yaml');
+  const path = join(scratch(t), 'good.yaml');
   writeFileSync(path, `${NODE}\ndeny: [192.0.2.1]\n`);
   t.deepEqual(loadConfigFile(path).pool, { services: [], deny: ['192.0.2.1/32'] });
 });
