@@ -142,11 +142,11 @@ static __always_inline struct xlb_backend *live_backend(__u32 index, __u32 gen)
 	return be && be->gen == gen && (be->flags & XLB_BE_ALIVE) ? be : NULL;
 }
 
-/* A flow's hashes: `slot` picks its Maglev table entry and its xlb_new_flows set (low bits); `fp`, of another seed, is
- * its fingerprint there, all 32 bits independent of the set. A packet whose fingerprint matches another flow's takes
- * that flow's pick, so the odds matter: with a flood filling every set, a packet of an established flow meets a
- * stranger's fingerprint once in 2^32 / XLB_NEW_FLOW_WAYS (once in 2^18 with the slot's own upper bits, which a
- * million-SYN test hit). Never 0: that marks an empty way. */
+/* A flow's hashes, both from one mix: `slot` picks its Maglev table entry and its xlb_new_flows set (low bits); `fp`,
+ * the mix's other word, is its fingerprint there, all 32 bits independent of the set. A packet whose fingerprint
+ * matches another flow's takes that flow's pick, so the odds matter: with a flood filling every set, a packet of an
+ * established flow meets a stranger's fingerprint once in 2^32 / XLB_NEW_FLOW_WAYS (once in 2^16 when the fingerprint
+ * was the slot's own hash, which a million-SYN test hit). Never 0: that marks an empty way. */
 struct flow_hash {
 	__u32 slot;
 	__u32 fp;
@@ -154,13 +154,9 @@ struct flow_hash {
 
 static __always_inline struct flow_hash flow_hash(const struct xlb_flow_key *key)
 {
-	__u32 ports = ((__u32)key->sport << 16 | key->dport) ^ key->proto;
-	struct flow_hash fh = {
-		.slot = hash_3words(key->src, key->dst, ports, XLB_HASH_SEED),
-		.fp = hash_3words(key->src, key->dst, ports, XLB_FP_SEED),
-	};
+	struct hash_pair h = hash_3words(key->src, key->dst, ((__u32)key->sport << 16 | key->dport) ^ key->proto);
+	struct flow_hash fh = { .slot = h.c, .fp = h.b | !h.b };
 
-	fh.fp |= !fh.fp;
 	return fh;
 }
 

@@ -127,7 +127,7 @@ struct xlb_flow_key {
 /* xlb_new_flows[set]: flows seen open (a TCP SYN, or the first packet of a flow not known) and their picks, until
  * their next packet moves them into xlb_flows. A set holds the last XLB_NEW_FLOW_WAYS flows whose 5-tuple hash falls
  * in it, newest first. Each is one 64-bit word, written and read whole, so CPUs writing the same set never mix their
- * entries: the upper 32 bits are the 5-tuple's fingerprint (a hash of another seed than the one that chose the set;
+ * entries: the upper 32 bits are the 5-tuple's fingerprint (the hash mix's other word, not the one that chose the set;
  * 0 is an empty way), then the low 16 bits of the backend's generation, then the backend index. Small, so it stays in
  * cache: a flow pushed out of its set before its second packet (by four newer ones, as in a flood) is picked afresh
  * then: the same backend under Maglev, perhaps another under rr; and a NAT reply that comes before that second packet
