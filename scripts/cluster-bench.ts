@@ -22,7 +22,7 @@ import type { ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import { ControlClient } from '../lb/cli/client.js';
 import { spread, type FollowLatency, type Spread } from '../cluster/measure.js';
-import { IFACES, Lab, labCleanupOnExit } from './lab/lab.js';
+import { IFACES, Lab, labCleanupOnExit, terminate } from './lab/lab.js';
 import { RedisServer } from './lab/redis.js';
 import type { EditTiming, FullTiming, ProbeResult, ProbeSpec, ServiceRef } from './cluster-probe.js';
 
@@ -167,7 +167,7 @@ export async function clusterBench(options: ClusterOptions = {}): Promise<Cluste
     const probe = await runProbe(lab, a.ns, spec, progress);
     return summarize(probe, spec, checked(a.log));
   } finally {
-    for (const n of nodes) if (n.daemon) await stop(n.daemon);
+    for (const n of nodes) if (n.daemon) await terminate(n.daemon, 10_000);
     await redis?.destroy();
     await lab?.destroy();
     cleanupFiles();
@@ -300,15 +300,6 @@ export function formatCluster(r: ClusterResult): string {
 async function must(lab: Lab, ns: string, cmd: string[]): Promise<void> {
   const res = await lab.exec(ns, cmd);
   if (res.code !== 0) throw new Error(`${ns}: ${cmd.join(' ')} failed (${res.code}): ${res.stderr.trim()}`);
-}
-
-async function stop(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
 }
 
 function sleep(ms: number): Promise<void> {

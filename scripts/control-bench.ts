@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ControlClient } from '../lb/cli/client.js';
 import type { Status } from '../lb/control/api.js';
-import { addressesIn, BACKEND_HTTP_PORT, IFACES, Lab, labCleanupOnExit, removeStaleLabs } from './lab/lab.js';
+import { addressesIn, BACKEND_HTTP_PORT, IFACES, Lab, labCleanupOnExit, removeStaleLabs, terminate } from './lab/lab.js';
 
 const PREFIX = 'xlbctl';
 const BACKEND_NET = '198.18.16.0/20';
@@ -188,7 +188,7 @@ export async function controlPlane(options: ControlOptions = {}): Promise<Contro
       downReasons: after?.reasons ?? [], status: pick(status), metrics: pick(metrics),
     };
   } finally {
-    if (daemon) await stop(daemon);
+    if (daemon) await terminate(daemon, 10_000);
     await lab?.destroy();
     cleanupFiles();
     process.off('exit', cleanupFiles);
@@ -354,15 +354,6 @@ async function until(what: () => string, ms: number, done: () => Promise<boolean
     await sleep(200);
   }
   return true;
-}
-
-async function stop(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
 }
 
 function sleep(ms: number): Promise<void> {

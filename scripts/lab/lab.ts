@@ -570,7 +570,8 @@ function enterNet(ns: string): string[] {
 }
 
 let pdeathsig: boolean | undefined;
-function deathSignal(): string[] {
+/** setpriv's --pdeathsig where it has it: a child started with it dies with us even if we are SIGKILLed. */
+export function deathSignal(): string[] {
   if (pdeathsig === undefined) {
     try {
       pdeathsig = execFileSync('setpriv', ['--help'], { encoding: 'utf8' }).includes('--pdeathsig');
@@ -634,7 +635,7 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 /** SIGTERM to the child's process group, SIGKILL after graceMs; resolves once the child has exited. */
-async function terminate(child: ChildProcess, graceMs = 3000): Promise<void> {
+export async function terminate(child: ChildProcess, graceMs = 3000): Promise<void> {
   if (child.pid === undefined) return;
   const exited = new Promise<void>((resolve) => {
     if (!running(child)) resolve();

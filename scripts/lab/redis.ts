@@ -6,11 +6,12 @@
 //   await redis.cli('SET', 'k', 'v');                  // redis-cli against it (its TLS and password included)
 //   await redis.stop(); await redis.start();           // the same port and directory again
 //   await redis.destroy();                              // stops it and removes the directory it made
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deathSignal } from './lab.js';
 
 const READY_MS = 15_000;
 const STOP_MS = 10_000;
@@ -66,19 +67,6 @@ function track(child: ChildProcess): void {
   process.on('exit', () => {
     for (const c of live) c.kill('SIGKILL');
   });
-}
-
-let pdeathsig: boolean | undefined;
-/** setpriv's --pdeathsig where it has it: the server dies with us even if we are SIGKILLed. */
-function deathSignal(): string[] {
-  if (pdeathsig === undefined) {
-    try {
-      pdeathsig = execFileSync('setpriv', ['--help'], { encoding: 'utf8' }).includes('--pdeathsig');
-    } catch {
-      pdeathsig = false;
-    }
-  }
-  return pdeathsig ? ['setpriv', '--pdeathsig', 'KILL', '--'] : [];
 }
 
 /** A TCP port nobody listens on right now (the OS's choice); a server that loses the race is started again. */
